@@ -1,0 +1,61 @@
+//! The Slipway plugin SDK.
+//!
+//! A plugin implements [`Plugin`] (the contract's `plugin` interface) and
+//! registers it with [`export_plugin!`]. The helpers here wrap the host's
+//! read-only source view so that plugin code deals in `Option<String>` and
+//! [`PluginError`] rather than raw byte lists and host error variants.
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "detector",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_plugin",
+        default_bindings_module: "slipway_plugin_sdk::bindings",
+    });
+}
+
+pub use bindings::export_plugin;
+
+pub mod fs;
+pub mod log;
+
+pub use bindings::exports::slipway::plugin::plugin::{
+    BuildSpec, Detection, DockerfileSource, Guest as Plugin, BuildPlan, PluginInfo, ProjectPlan, Scope,
+    ServicePlan, ServiceSource, ServiceSpec,
+};
+pub use bindings::slipway::plugin::catalogue::{base_images, BaseImage};
+pub use bindings::slipway::plugin::types::{Diagnostic, Evidence, PluginError, Target};
+
+/// The version of the contract this SDK is built against; put it in
+/// [`PluginInfo::contract_version`].
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// An error about a file of the project, with an optional line and column.
+pub fn invalid(file: &str, message: impl Into<String>) -> PluginError {
+    PluginError::InvalidProject(Diagnostic {
+        file: Some(file.to_string()),
+        line: None,
+        column: None,
+        message: message.into(),
+    })
+}
+
+/// An error located at a line and column of a file.
+pub fn invalid_at(file: &str, line: u32, column: u32, message: impl Into<String>) -> PluginError {
+    PluginError::InvalidProject(Diagnostic {
+        file: Some(file.to_string()),
+        line: Some(line),
+        column: Some(column),
+        message: message.into(),
+    })
+}
+
+/// Evidence that `file` matters for `reason`.
+pub fn evidence(file: &str, reason: impl Into<String>) -> Evidence {
+    Evidence {
+        file: file.to_string(),
+        reason: reason.into(),
+    }
+}
