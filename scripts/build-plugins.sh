@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the built-in plugins (plugins/dist/) and the hostile test plugins
-# (tests/plugins/hostile/dist/) to WebAssembly components, reproducibly.
+# (tests/fixtures/hostile-plugins/) to WebAssembly components, reproducibly.
 #
 #   scripts/build-plugins.sh           build and refresh the committed components
 #   scripts/build-plugins.sh --check   build elsewhere and fail if the committed ones differ
@@ -16,7 +16,7 @@ check=false
 bash "$root/scripts/install-wasm-toolchain.sh"
 
 builtins=(dockerfile arch-dockerfile dockerfile-template node compose)
-hostile=(infinite-loop memory-hog parent-path absolute-path symlink-escape huge-read huge-output panic wasi-import)
+hostile=(infinite-loop memory-hog parent-path absolute-path symlink-escape huge-read huge-output panic wasi-import future-contract)
 
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 export RUSTC_BOOTSTRAP=1
@@ -31,7 +31,7 @@ if $check; then
 else
     out=$root
 fi
-mkdir -p "$out/plugins/dist" "$out/tests/plugins/hostile/dist"
+mkdir -p "$out/plugins/dist" "$out/tests/fixtures/hostile-plugins"
 
 # cargo reads plugins/.cargo/config.toml only when run from plugins/.
 cd "$root/plugins"
@@ -43,12 +43,12 @@ for name in "${builtins[@]}"; do
 done
 for feature in "${hostile[@]}"; do
     /usr/bin/cargo build --quiet --release --locked -p slipway-hostile-plugin --features "$feature"
-    cp "$built/slipway_hostile_plugin.wasm" "$out/tests/plugins/hostile/dist/$feature.wasm"
+    cp "$built/slipway_hostile_plugin.wasm" "$out/tests/fixtures/hostile-plugins/$feature.wasm"
 done
 
 if $check; then
     status=0
-    for f in "$out"/plugins/dist/*.wasm "$out"/tests/plugins/hostile/dist/*.wasm; do
+    for f in "$out"/plugins/dist/*.wasm "$out"/tests/fixtures/hostile-plugins/*.wasm; do
         rel=${f#"$out"/}
         if ! cmp -s "$f" "$root/$rel"; then
             echo "MISMATCH: $rel differs from a build of its sources (run scripts/build-plugins.sh and commit)" >&2

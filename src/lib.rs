@@ -1,0 +1,14 @@
+//! Slipway: detects what a project is with sandboxed WebAssembly plugins,
+//! plans its per-architecture image builds, and (in later stages) builds,
+//! records and rolls out releases.
+//!
+//! Data flows one way through the stages, one module each:
+//! `source` -> `detect` (runs `plugin_host`) -> `plan` -> build -> release -> rollout.
+
+pub mod catalogue;
+pub mod cli;
+pub mod detect;
+pub mod plan;
+pub mod plugin_host;
+pub mod source;
+pub mod target;

@@ -1,0 +1,11 @@
+//! Misbehaving plugins for the sandbox tests: each cargo feature builds a
+//! component that does harm in one way (see `misbehave.rs`), imports WASI
+//! (`wasi_import.rs`), or targets a contract version the host does not serve
+//! (`future_contract.rs`). The host must contain or refuse every one.
+
+#[cfg(feature = "future-contract")]
+mod future_contract;
+#[cfg(not(any(feature = "wasi-import", feature = "future-contract")))]
+mod misbehave;
+#[cfg(feature = "wasi-import")]
+mod wasi_import;

@@ -1,0 +1,214 @@
+//! `slipway detect`: a dry run of detection and planning.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::{exit, table, PluginArgs};
+use crate::detect::{self, DetectOptions, DetectReport};
+use crate::plan::{ServicePlan, ServiceSource};
+use crate::source::ProjectDir;
+
+#[derive(Args)]
+pub(crate) struct DetectArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The device type to plan for, e.g. raspberrypi4-64 (see `slipway device-types`).
+    #[arg(long, value_name = "SLUG")]
+    device_type: String,
+    /// The app name (default: the directory's name).
+    #[arg(long)]
+    app: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Print each service's resolved Dockerfile.
+    #[arg(long)]
+    show_dockerfile: bool,
+    #[command(flatten)]
+    plugins: PluginArgs,
+}
+
+/// What `%%BALENA_RELEASE_HASH%%` becomes in a dry run, where no release exists.
+const DRY_RUN_RELEASE: &str = "dry-run";
+
+pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
+    let device = match crate::target::lookup(&args.device_type) {
+        Ok(device) => device,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let project = match ProjectDir::open(&args.path) {
+        Ok(project) => project,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let (host, plugins) = args.plugins.host_and_plugins()?;
+    let options = DetectOptions {
+        app: args.app.clone().unwrap_or_else(|| project.name()),
+        release_hash: DRY_RUN_RELEASE.into(),
+    };
+    let report = detect::detect(&host, &plugins, &project, &device.target(), &options);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&report))?);
+    } else {
+        print_human(&report, args.show_dockerfile);
+    }
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &DetectReport) -> u8 {
+    if report.is_clean() {
+        exit::OK
+    } else if report.only_nothing_detected() {
+        exit::NOTHING_DETECTED
+    } else {
+        exit::INVALID
+    }
+}
+
+fn to_json(report: &DetectReport) -> Value {
+    let plan = &report.plan;
+    json!({
+        "device_type": plan.target.device_type,
+        "arch": plan.target.arch,
+        "platform": plan.target.platform,
+        "app": plan.app,
+        "composition": plan.composition,
+        "services": plan.services.iter().map(service_json).collect::<Vec<_>>(),
+        "warnings": plan.warnings,
+        "errors": report.problems,
+    })
+}
+
+fn service_json(service: &ServicePlan) -> Value {
+    match &service.source {
+        ServiceSource::Image { image } => json!({
+            "name": service.name,
+            "context": Value::Null,
+            "project_type": "image",
+            "image": image,
+            "plugin": Value::Null,
+            "plugin_version": Value::Null,
+            "dockerfile": Value::Null,
+            "build_args": {},
+            "candidates": service.candidates,
+        }),
+        ServiceSource::Build(recipe) => json!({
+            "name": service.name,
+            "context": service.context,
+            "project_type": recipe.project_type,
+            "plugin": recipe.plugin.name,
+            "plugin_version": recipe.plugin.version,
+            "dockerfile": recipe.dockerfile.content,
+            "dockerfile_origin": recipe.dockerfile.origin,
+            "dockerfile_path": recipe.dockerfile.source_path,
+            "build_args": recipe.build_args,
+            "labels": recipe.labels,
+            "target_stage": recipe.target_stage,
+            "notes": recipe.notes,
+            "candidates": service.candidates,
+        }),
+    }
+}
+
+fn print_human(report: &DetectReport, show_dockerfile: bool) {
+    let plan = &report.plan;
+    println!(
+        "{} for {} ({}, {}): {} service{}",
+        plan.app,
+        plan.target.device_type,
+        plan.target.arch,
+        plan.target.platform,
+        plan.services.len(),
+        if plan.services.len() == 1 { "" } else { "s" }
+    );
+    for service in &plan.services {
+        println!();
+        print_service(service, show_dockerfile);
+    }
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for problem in &report.problems {
+        eprintln!("error: {}", problem.message);
+    }
+}
+
+fn print_service(service: &ServicePlan, show_dockerfile: bool) {
+    let recipe = match &service.source {
+        ServiceSource::Image { image } => {
+            println!("{}: prebuilt image {image}, nothing to build", service.name);
+            return;
+        }
+        ServiceSource::Build(recipe) => recipe,
+    };
+    let from = recipe
+        .dockerfile
+        .source_path
+        .as_deref()
+        .map(|p| format!("Dockerfile from {p}"))
+        .unwrap_or_else(|| "generated Dockerfile".into());
+    println!(
+        "{}: {} (context {}, {from})",
+        service.name, recipe.project_type, service.context
+    );
+    let mut rows = Vec::new();
+    for candidate in &service.candidates {
+        let mark = if candidate.chosen { "*" } else { " " };
+        let plugin = format!("{}@{}", candidate.plugin, candidate.version);
+        let mut evidence: Vec<String> = candidate
+            .evidence
+            .iter()
+            .map(|e| format!("{}: {}", e.file, e.reason))
+            .collect();
+        if let Some(error) = &candidate.error {
+            evidence.push(format!("failed: {error}"));
+        }
+        if evidence.is_empty() {
+            evidence.push(String::new());
+        }
+        for (i, line) in evidence.into_iter().enumerate() {
+            rows.push(if i == 0 {
+                vec![
+                    format!("{mark} {}", service.name),
+                    candidate.project_type.clone(),
+                    plugin.clone(),
+                    line,
+                ]
+            } else {
+                vec![String::new(), String::new(), String::new(), line]
+            });
+        }
+    }
+    for line in table::render(&["  SERVICE", "PROJECT TYPE", "PLUGIN", "EVIDENCE"], &rows).lines() {
+        println!("  {line}");
+    }
+    if !recipe.build_args.is_empty() {
+        let args: Vec<String> = recipe
+            .build_args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("  build args: {}", args.join(" "));
+    }
+    if let Some(stage) = &recipe.target_stage {
+        println!("  target stage: {stage}");
+    }
+    for note in &recipe.notes {
+        println!("  note: {note}");
+    }
+    if show_dockerfile {
+        println!("  --- Dockerfile ---");
+        for line in recipe.dockerfile.content.lines() {
+            println!("  {line}");
+        }
+        println!("  ------------------");
+    }
+}

@@ -1,0 +1,127 @@
+//! The `slipway` command line. Human output by default, `--json` for machines.
+
+mod detect;
+mod plugin;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plugin_host::cache::ComponentCache;
+use crate::plugin_host::{Limits, PluginHost, PluginSet};
+
+/// Exit codes other tools can rely on.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NOTHING_DETECTED: u8 = 20;
+    pub const INVALID: u8 = 21;
+}
+
+#[derive(Parser)]
+#[command(name = "slipway", version, about = "Builds container images for device fleets")]
+struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect what a project is and print its build plan (a dry run).
+    Detect(detect::DetectArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// List the device types Slipway builds for.
+    DeviceTypes {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options shared by every command that runs plugins.
+#[derive(Args, Clone)]
+pub(crate) struct PluginArgs {
+    /// Load extra plugin components (*.wasm) from DIR, beside the built-ins.
+    #[arg(long = "plugins", value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    /// CPU deadline of one plugin call, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    plugin_deadline_ms: u64,
+    /// Memory one plugin call may use, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    plugin_memory_mib: usize,
+    /// Where compiled plugins are cached (default: $SLIPWAY_CACHE_DIR or ~/.cache/slipway).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile plugins in memory, without the on-disk cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl PluginArgs {
+    pub(crate) fn host_and_plugins(&self) -> anyhow::Result<(PluginHost, PluginSet)> {
+        let limits = Limits {
+            deadline: Duration::from_millis(self.plugin_deadline_ms.max(1)),
+            memory_bytes: self.plugin_memory_mib.max(1) << 20,
+            ..Limits::default()
+        };
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir
+                .as_ref()
+                .map(|d| d.join("components"))
+                .or_else(ComponentCache::default_dir)
+        };
+        let host = PluginHost::new(limits, cache_dir)?;
+        let plugins = PluginSet::load(&host, &self.plugin_dirs);
+        Ok((host, plugins))
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_tracing(cli.verbose);
+    let outcome = match cli.command {
+        Command::Detect(args) => detect::run(args),
+        Command::Plugin(command) => plugin::run(command),
+        Command::DeviceTypes { json } => plugin::device_types(json),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

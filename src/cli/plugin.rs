@@ -1,0 +1,94 @@
+//! `slipway plugin list` and `slipway device-types`.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{exit, table, PluginArgs};
+
+#[derive(Subcommand)]
+pub(crate) enum PluginCommand {
+    /// List the loaded plugins: version, contract, priority, sha256.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+}
+
+pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
+    let PluginCommand::List { json, plugins } = command;
+    let (_host, set) = plugins.host_and_plugins()?;
+    if json {
+        let plugins: Vec<_> = set
+            .all()
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.info.name,
+                    "version": p.info.version,
+                    "contract_version": p.info.contract_version,
+                    "priority": p.info.priority,
+                    "scope": p.info.scope,
+                    "description": p.info.description,
+                    "sha256": p.sha256,
+                    "origin": p.origin.to_string(),
+                })
+            })
+            .collect();
+        let errors: Vec<String> = set.load_errors.iter().map(|e| e.to_string()).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "plugins": plugins, "errors": errors }))?
+        );
+    } else {
+        let rows: Vec<Vec<String>> = set
+            .all()
+            .iter()
+            .map(|p| {
+                vec![
+                    p.info.name.clone(),
+                    p.info.version.clone(),
+                    p.info.contract_version.clone(),
+                    p.info.priority.to_string(),
+                    format!("{:?}", p.info.scope).to_lowercase(),
+                    p.origin.to_string(),
+                    p.sha256.clone(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(
+                &["NAME", "VERSION", "CONTRACT", "PRIORITY", "SCOPE", "ORIGIN", "SHA256"],
+                &rows
+            )
+        );
+        for error in &set.load_errors {
+            eprintln!("error: {error}");
+        }
+    }
+    Ok(if set.load_errors.is_empty() {
+        exit::OK
+    } else {
+        exit::INVALID
+    })
+}
+
+pub(crate) fn device_types(json: bool) -> anyhow::Result<u8> {
+    let all = crate::target::all()?;
+    if json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|d| json!({"slug": d.slug, "name": d.name, "arch": d.arch, "platform": d.platform}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        let rows: Vec<Vec<String>> = all
+            .iter()
+            .map(|d| vec![d.slug.clone(), d.arch.clone(), d.platform.clone(), d.name.clone()])
+            .collect();
+        print!("{}", table::render(&["SLUG", "ARCH", "PLATFORM", "NAME"], &rows));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,187 @@
+//! Detection: runs the plugins over a project and produces its build plan.
+//!
+//! At the project root a project-scope plugin (compose) may split the project
+//! into services; without one, the project is one service, `main`, built from
+//! the root. In each service context every service-scope plugin is asked, and
+//! the best-ranked match plans the service (see `PluginSet` for the ranking):
+//! `Dockerfile.<device-type>` > `Dockerfile.<arch>` > `Dockerfile.template` >
+//! `Dockerfile` > `package.json` > custom plugins by priority.
+
+pub mod balena_config;
+pub mod report;
+mod service;
+pub mod template;
+
+use crate::plan::{BuildPlan, Composition, Target, DEFAULT_SERVICE};
+use crate::plugin_host::api::{BuildSpec, PlanOutput, ServiceSpec, ServiceSpecSource};
+use crate::plugin_host::{CallError, LoadedPlugin, PluginHost, PluginSet};
+use crate::source::ProjectDir;
+pub use report::{DetectReport, Problem, ProblemKind};
+
+/// Names that shape the plan but are not in the project.
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
+    /// The app name (`%%BALENA_APP_NAME%%`).
+    pub app: String,
+    /// The release hash (`%%BALENA_RELEASE_HASH%%`); a placeholder in dry runs.
+    pub release_hash: String,
+}
+
+/// Detects and plans every service of `project` for `target`.
+pub fn detect(
+    host: &PluginHost,
+    plugins: &PluginSet,
+    project: &ProjectDir,
+    target: &Target,
+    options: &DetectOptions,
+) -> DetectReport {
+    let mut report = DetectReport {
+        plan: BuildPlan {
+            app: options.app.clone(),
+            target: target.clone(),
+            composition: Composition::SingleService,
+            services: Vec::new(),
+            warnings: Vec::new(),
+        },
+        problems: Vec::new(),
+    };
+    for error in &plugins.load_errors {
+        report.problems.push(Problem {
+            kind: ProblemKind::PluginFailed,
+            service: None,
+            plugin: None,
+            message: error.to_string(),
+        });
+    }
+    let variables = match balena_config::load(project) {
+        Ok(variables) => variables,
+        Err(e) => {
+            report.problems.push(invalid_project(None, e.to_string()));
+            return report;
+        }
+    };
+    let Some((composition, specs, warnings)) = compose(host, plugins, project, target, &mut report)
+    else {
+        return report;
+    };
+    report.plan.composition = composition;
+    report.plan.warnings.extend(warnings);
+    for service in variables.services.keys() {
+        if !specs.iter().any(|s| &s.name == service) {
+            report.plan.warnings.push(format!(
+                "{}: build-variables for service `{service}`, which the project does not have",
+                variables.file.as_deref().unwrap_or("balena.yml")
+            ));
+        }
+    }
+    let context = service::ServiceContext {
+        host,
+        plugins,
+        project,
+        target,
+        options,
+        variables: &variables,
+    };
+    for spec in specs {
+        if let Some(planned) = context.plan_service(spec, &mut report.problems) {
+            report.plan.services.push(planned);
+        }
+    }
+    report
+}
+
+type Composed = (Composition, Vec<ServiceSpec>, Vec<String>);
+
+/// The services of the project: from the best project-scope plugin that
+/// recognises the root, else the single default service.
+fn compose(
+    host: &PluginHost,
+    plugins: &PluginSet,
+    project: &ProjectDir,
+    target: &Target,
+    report: &mut DetectReport,
+) -> Option<Composed> {
+    for plugin in plugins.project_plugins() {
+        let detection = match host.detect(plugin, project.root(), target) {
+            Ok(found) => found,
+            Err(error) => {
+                report.problems.push(call_problem(None, plugin, "detect", error));
+                continue;
+            }
+        };
+        let Some(detection) = detection else { continue };
+        let file = detection
+            .evidence
+            .first()
+            .map(|e| e.file.clone())
+            .unwrap_or_default();
+        return match host.plan(plugin, project.root(), target) {
+            Ok(PlanOutput::Project(plan)) => Some((
+                Composition::Compose {
+                    file,
+                    plugin: plugin.reference(),
+                },
+                plan.services,
+                plan.warnings,
+            )),
+            Ok(PlanOutput::Service(_)) => {
+                report.problems.push(call_problem(
+                    None,
+                    plugin,
+                    "plan",
+                    CallError::Malformed("a project-scope plugin returned a service plan".into()),
+                ));
+                None
+            }
+            Err(error) => {
+                report.problems.push(call_problem(None, plugin, "plan", error));
+                None
+            }
+        };
+    }
+    let main = ServiceSpec {
+        name: DEFAULT_SERVICE.to_string(),
+        source: ServiceSpecSource::Build(BuildSpec {
+            context: ".".into(),
+            dockerfile: None,
+            args: Vec::new(),
+            target: None,
+        }),
+    };
+    Some((Composition::SingleService, vec![main], Vec::new()))
+}
+
+fn invalid_project(service: Option<&str>, message: String) -> Problem {
+    Problem {
+        kind: ProblemKind::InvalidProject,
+        service: service.map(str::to_string),
+        plugin: None,
+        message,
+    }
+}
+
+/// A failed call as a problem: an invalid project when the plugin said so,
+/// a plugin failure otherwise.
+fn call_problem(
+    service: Option<&str>,
+    plugin: &LoadedPlugin,
+    call: &str,
+    error: CallError,
+) -> Problem {
+    let kind = if error.is_invalid_project() {
+        ProblemKind::InvalidProject
+    } else {
+        ProblemKind::PluginFailed
+    };
+    let message = if error.is_invalid_project() {
+        format!("{error} (reported by plugin {})", plugin.reference())
+    } else {
+        format!("plugin {} failed in {call}: {error}", plugin.reference())
+    };
+    Problem {
+        kind,
+        service: service.map(str::to_string),
+        plugin: Some(plugin.reference().to_string()),
+        message,
+    }
+}

@@ -1,0 +1,290 @@
+//! Detecting and planning one service.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::balena_config::BuildVariables;
+use super::template::{self, TemplateVars};
+use super::{call_problem, invalid_project, DetectOptions, Problem, ProblemKind};
+use crate::plan::{
+    BuildRecipe, Candidate, Dockerfile, DockerfileOrigin, PluginRef, ServicePlan, ServiceSource,
+    Target,
+};
+use crate::plugin_host::api::{
+    BuildSpec, DockerfileSource, PlanOutput, ServicePlanOutput, ServiceSpec, ServiceSpecSource,
+};
+use crate::plugin_host::{CallError, LoadedPlugin, PluginHost, PluginSet};
+use crate::source::{self, ProjectDir};
+
+pub(super) struct ServiceContext<'a> {
+    pub host: &'a PluginHost,
+    pub plugins: &'a PluginSet,
+    pub project: &'a ProjectDir,
+    pub target: &'a Target,
+    pub options: &'a DetectOptions,
+    pub variables: &'a BuildVariables,
+}
+
+impl ServiceContext<'_> {
+    /// The service's plan, if one could be made. Problems met on the way go
+    /// to `problems` even when a plan comes out (a failing plugin that did
+    /// not win, for example).
+    pub fn plan_service(&self, spec: ServiceSpec, problems: &mut Vec<Problem>) -> Option<ServicePlan> {
+        let name = spec.name;
+        let build = match spec.source {
+            ServiceSpecSource::Image(image) => {
+                return Some(ServicePlan {
+                    name,
+                    context: String::new(),
+                    source: ServiceSource::Image { image },
+                    candidates: Vec::new(),
+                })
+            }
+            ServiceSpecSource::Build(build) => build,
+        };
+        let context_dir = match self.project.context_path(&build.context) {
+            Ok(dir) => dir,
+            Err(e) => {
+                let message = format!("service `{name}`: build context {e}");
+                problems.push(invalid_project(Some(&name), message));
+                return None;
+            }
+        };
+        let (recipe, candidates) = match &build.dockerfile {
+            Some(dockerfile) => self.named_dockerfile(&name, &build, dockerfile, problems)?,
+            None => self.detected(&name, &build, &context_dir, problems)?,
+        };
+        Some(ServicePlan {
+            name,
+            context: build.context,
+            source: ServiceSource::Build(Box::new(recipe)),
+            candidates,
+        })
+    }
+
+    /// The project names the Dockerfile (compose `build.dockerfile`): no plugin is asked.
+    fn named_dockerfile(
+        &self,
+        name: &str,
+        build: &BuildSpec,
+        dockerfile: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<(BuildRecipe, Vec<Candidate>)> {
+        let composer = match &self.plugins.project_plugins().next() {
+            Some(p) => p.reference(),
+            None => PluginRef {
+                name: "compose".into(),
+                version: String::new(),
+            },
+        };
+        let source = if dockerfile.ends_with(".template") {
+            DockerfileSource::Template(dockerfile.to_string())
+        } else {
+            DockerfileSource::Path(dockerfile.to_string())
+        };
+        let output = ServicePlanOutput {
+            dockerfile: source,
+            build_args: Vec::new(),
+            labels: Vec::new(),
+            notes: vec![format!("the compose file names {dockerfile} for this service")],
+        };
+        let candidate = Candidate {
+            plugin: composer.name.clone(),
+            version: composer.version.clone(),
+            project_type: "dockerfile".into(),
+            evidence: vec![crate::plan::Evidence {
+                file: source::join(&build.context, dockerfile),
+                reason: format!("named by the compose file for service {name}"),
+            }],
+            chosen: true,
+            error: None,
+        };
+        let recipe = self.recipe(name, build, "dockerfile", composer, output, problems)?;
+        Some((recipe, vec![candidate]))
+    }
+
+    /// Asks every service plugin; the best-ranked match plans the service.
+    fn detected(
+        &self,
+        name: &str,
+        build: &BuildSpec,
+        context_dir: &Path,
+        problems: &mut Vec<Problem>,
+    ) -> Option<(BuildRecipe, Vec<Candidate>)> {
+        let mut candidates = Vec::new();
+        let mut winner: Option<&LoadedPlugin> = None;
+        for plugin in self.plugins.service_plugins() {
+            match self.host.detect(plugin, context_dir, self.target) {
+                Ok(Some(detection)) => {
+                    let chosen = winner.is_none();
+                    if chosen {
+                        winner = Some(plugin);
+                    }
+                    candidates.push(Candidate {
+                        plugin: plugin.info.name.clone(),
+                        version: plugin.info.version.clone(),
+                        project_type: detection.project_type,
+                        evidence: detection.evidence,
+                        chosen,
+                        error: None,
+                    });
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    candidates.push(Candidate {
+                        plugin: plugin.info.name.clone(),
+                        version: plugin.info.version.clone(),
+                        project_type: String::new(),
+                        evidence: Vec::new(),
+                        chosen: false,
+                        error: Some(error.to_string()),
+                    });
+                    problems.push(call_problem(Some(name), plugin, "detect", error));
+                }
+            }
+        }
+        let Some(plugin) = winner else {
+            problems.push(Problem {
+                kind: ProblemKind::NothingDetected,
+                service: Some(name.to_string()),
+                plugin: None,
+                message: self.nothing_detected(name, &build.context),
+            });
+            return None;
+        };
+        let output = match self.host.plan(plugin, context_dir, self.target) {
+            Ok(PlanOutput::Service(output)) => output,
+            Ok(PlanOutput::Project(_)) => {
+                problems.push(call_problem(
+                    Some(name),
+                    plugin,
+                    "plan",
+                    CallError::Malformed("a service-scope plugin returned a project plan".into()),
+                ));
+                return None;
+            }
+            Err(error) => {
+                problems.push(call_problem(Some(name), plugin, "plan", error));
+                return None;
+            }
+        };
+        let recipe = self.recipe(name, build, &plugin.info.name, plugin.reference(), output, problems)?;
+        Some((recipe, candidates))
+    }
+
+    fn nothing_detected(&self, name: &str, context: &str) -> String {
+        let looked_for: Vec<String> = self
+            .plugins
+            .service_plugins()
+            .map(|p| format!("{} ({})", p.info.description, p.info.name))
+            .collect();
+        format!(
+            "service `{name}`: nothing detected in `{context}` for {}; looked for: {}",
+            self.target.device_type,
+            looked_for.join("; ")
+        )
+    }
+
+    /// Resolves the plugin's answer into a recipe: reads and substitutes the
+    /// Dockerfile and merges build args from balena.yml and compose.
+    fn recipe(
+        &self,
+        name: &str,
+        build: &BuildSpec,
+        project_type: &str,
+        plugin: PluginRef,
+        output: ServicePlanOutput,
+        problems: &mut Vec<Problem>,
+    ) -> Option<BuildRecipe> {
+        let mut notes = output.notes;
+        let dockerfile = match self.dockerfile(name, &build.context, output.dockerfile) {
+            Ok(dockerfile) => dockerfile,
+            Err(problem) => {
+                problems.push(problem);
+                return None;
+            }
+        };
+        let build_args = self.build_args(name, output.build_args, &build.args, &mut notes);
+        Some(BuildRecipe {
+            project_type: project_type.to_string(),
+            plugin,
+            dockerfile,
+            build_args,
+            labels: output.labels.into_iter().collect(),
+            target_stage: build.target.clone(),
+            notes,
+        })
+    }
+
+    fn dockerfile(
+        &self,
+        service: &str,
+        context: &str,
+        source: DockerfileSource,
+    ) -> Result<Dockerfile, Problem> {
+        let read = |path: &str| {
+            self.project
+                .read_text(&source::join(context, path))
+                .map_err(|e| invalid_project(Some(service), format!("service `{service}`: {e}")))
+        };
+        match source {
+            DockerfileSource::Generated(content) => Ok(Dockerfile {
+                origin: DockerfileOrigin::Generated,
+                source_path: None,
+                content,
+            }),
+            DockerfileSource::Path(path) => Ok(Dockerfile {
+                origin: DockerfileOrigin::File,
+                content: read(&path)?,
+                source_path: Some(path),
+            }),
+            DockerfileSource::Template(path) => {
+                let text = read(&path)?;
+                let vars = TemplateVars::new(
+                    self.target,
+                    service,
+                    &self.options.app,
+                    &self.options.release_hash,
+                );
+                let content = template::substitute(&source::join(context, &path), &text, &vars)
+                    .map_err(|e| invalid_project(Some(service), e.to_string()))?;
+                Ok(Dockerfile {
+                    origin: DockerfileOrigin::Template,
+                    source_path: Some(path),
+                    content,
+                })
+            }
+        }
+    }
+
+    /// Plugin args, then balena.yml global and per-service variables, then
+    /// compose args: later sources win, and an override is noted.
+    fn build_args(
+        &self,
+        service: &str,
+        from_plugin: Vec<(String, String)>,
+        from_compose: &[(String, String)],
+        notes: &mut Vec<String>,
+    ) -> BTreeMap<String, String> {
+        let mut args: BTreeMap<String, String> = from_plugin.into_iter().collect();
+        let balena_file = self.variables.file.as_deref().unwrap_or("balena.yml");
+        let balena = self
+            .variables
+            .global
+            .iter()
+            .chain(self.variables.services.get(service).into_iter().flatten());
+        for (key, value) in balena {
+            args.insert(key.clone(), value.clone());
+        }
+        for (key, value) in from_compose {
+            if let Some(previous) = args.insert(key.clone(), value.clone()) {
+                if &previous != value {
+                    notes.push(format!(
+                        "build arg {key}: the compose file's value overrides {balena_file}'s build-variables"
+                    ));
+                }
+            }
+        }
+        args
+    }
+}

@@ -1,0 +1,134 @@
+//! The build plan: what detection decided, in one place.
+//!
+//! Detection (`crate::detect`) produces a [`BuildPlan`]; the build stage
+//! consumes it. Everything here is plain data, serialisable for `--json`
+//! and for the release record.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// What a project is built for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub device_type: String,
+    /// Balena architecture slug: `rpi`, `armv7hf`, `aarch64`, `amd64`, `i386`.
+    pub arch: String,
+    /// Docker platform, e.g. `linux/arm64`.
+    pub platform: String,
+}
+
+/// A plugin, as `name@version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginRef {
+    pub name: String,
+    pub version: String,
+}
+
+impl std::fmt::Display for PluginRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.version)
+    }
+}
+
+/// A file and why it mattered to a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub file: String,
+    pub reason: String,
+}
+
+/// One plugin's verdict on one service context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub plugin: String,
+    pub version: String,
+    /// What the plugin recognised; empty when it failed.
+    pub project_type: String,
+    pub evidence: Vec<Evidence>,
+    /// The candidate that planned the service.
+    pub chosen: bool,
+    /// Why the plugin failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Where a service's Dockerfile came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DockerfileOrigin {
+    /// A file of the context, used as is.
+    File,
+    /// A file of the context with `%%VARIABLES%%` substituted.
+    Template,
+    /// Written by the plugin.
+    Generated,
+}
+
+/// The Dockerfile a service is built with, fully resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dockerfile {
+    pub origin: DockerfileOrigin,
+    /// The file in the context it came from (none when generated).
+    pub source_path: Option<String>,
+    pub content: String,
+}
+
+/// How one service gets its image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ServiceSource {
+    /// Built from a context with a Dockerfile.
+    Build(Box<BuildRecipe>),
+    /// A prebuilt image, nothing to build.
+    Image { image: String },
+}
+
+/// Everything the build stage needs for one service on one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildRecipe {
+    /// The name of the plugin that planned the service.
+    pub project_type: String,
+    pub plugin: PluginRef,
+    pub dockerfile: Dockerfile,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// The multi-stage target, when the project names one.
+    pub target_stage: Option<String>,
+    /// What the plugin and the host want the user to know.
+    pub notes: Vec<String>,
+}
+
+/// One service of the project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    /// Build context, relative to the project root (`.` for the root).
+    pub context: String,
+    pub source: ServiceSource,
+    /// Every plugin that matched the context, the chosen one marked.
+    pub candidates: Vec<Candidate>,
+}
+
+/// How the project is split into services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Composition {
+    /// No compose file: one service, `main`, with the root as context.
+    SingleService,
+    /// A compose file and the plugin that read it.
+    Compose { file: String, plugin: PluginRef },
+}
+
+/// The plan for building a project for one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildPlan {
+    pub app: String,
+    pub target: Target,
+    pub composition: Composition,
+    pub services: Vec<ServicePlan>,
+    pub warnings: Vec<String>,
+}
+
+/// The name of the single service of a project without a compose file.
+pub const DEFAULT_SERVICE: &str = "main";

@@ -1,0 +1,45 @@
+//! The wasmtime engine plugins run on, and the clock that interrupts them.
+
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, OptLevel};
+
+/// How often the epoch advances: the resolution of CPU deadlines.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(OptLevel::Speed);
+    // Plugins are small and capped at tens of MiB: a small reservation keeps
+    // instantiation cheap while still letting bounds checks be elided.
+    config.memory_reservation(1 << 30);
+    config.memory_guard_size(32 << 20);
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+pub(crate) fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = thread::Builder::new()
+        .name("slipway-epoch".into())
+        .spawn(move || loop {
+            thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        });
+    if let Err(e) = spawned {
+        // Without the ticker deadlines never fire; say so loudly.
+        tracing::error!("cannot start the plugin deadline clock: {e}");
+    }
+}
+
+/// Ticks needed to cover `deadline` (at least one).
+pub(crate) fn deadline_ticks(deadline: Duration) -> u64 {
+    let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}

@@ -1,0 +1,68 @@
+//! Why a plugin could not be loaded, or why one of its calls failed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::api::ReportedError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("plugin {origin} is not a usable WebAssembly component: {reason}")]
+    Invalid { origin: String, reason: String },
+    #[error(
+        "plugin {origin} imports `{import}`, which is outside the slipway:plugin contract \
+         (plugins get no WASI and no other host access)"
+    )]
+    ForbiddenImport { origin: String, import: String },
+    #[error("plugin {origin} was built for contract {plugin_version}, but this host serves {served}")]
+    IncompatibleContract {
+        origin: String,
+        plugin_version: String,
+        served: String,
+    },
+    #[error("plugin {origin} does not export `{export}`")]
+    MissingExport { origin: String, export: String },
+    #[error("plugin {origin} failed to describe itself: {error}")]
+    Info { origin: String, error: CallError },
+    #[error("plugin {origin} is named `{name}`, like the already loaded {other}")]
+    Duplicate {
+        origin: String,
+        name: String,
+        other: String,
+    },
+}
+
+/// How a call into a plugin failed. Each is contained: the host and the
+/// other plugins carry on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("exceeded its CPU deadline of {} ms", deadline.as_millis())]
+    Timeout { deadline: Duration },
+    #[error("exceeded its memory limit of {} MiB", limit >> 20)]
+    MemoryLimit { limit: usize },
+    #[error("returned {size} bytes, over the output cap of {cap} bytes")]
+    OutputTooLarge { size: usize, cap: usize },
+    #[error("trapped: {reason}")]
+    Trap { reason: String },
+    #[error("{0}")]
+    Reported(ReportedError),
+    #[error("returned a malformed answer: {0}")]
+    Malformed(String),
+    #[error("cannot open its view of {path}: {reason}")]
+    Root { path: PathBuf, reason: String },
+}
+
+impl CallError {
+    /// True when the plugin judged the project invalid (as opposed to failing).
+    pub fn is_invalid_project(&self) -> bool {
+        matches!(
+            self,
+            CallError::Reported(ReportedError::InvalidProject { .. })
+        )
+    }
+}

@@ -1,0 +1,311 @@
+//! The sandboxed WebAssembly plugin host.
+//!
+//! Plugins are components targeting `wit/` (the `detector` world). They get
+//! no WASI: only a read-only view of one directory (cap-std), a capped log
+//! and the base-image catalogue. Every call runs in a fresh store made from
+//! a pre-linked `InstancePre`, under an epoch deadline, a memory cap, a read
+//! budget and an output cap. Compiled components are cached on disk.
+
+pub mod api;
+mod builtin;
+pub mod cache;
+pub mod contract;
+mod engine;
+pub mod error;
+pub mod limits;
+pub mod sandbox;
+pub mod set;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+use crate::plan::{PluginRef, Target};
+use api::{Detection, OutputSize, PlanOutput, PluginInfo};
+use cache::ComponentCache;
+use contract::{v0_1, ContractVersion};
+pub use error::{CallError, LoadError};
+pub use limits::Limits;
+use sandbox::Sandbox;
+pub use set::PluginSet;
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginOrigin {
+    /// Embedded in the binary.
+    Builtin,
+    /// Loaded from a file (`--plugins DIR`).
+    File(PathBuf),
+}
+
+impl fmt::Display for PluginOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginOrigin::Builtin => write!(f, "built-in"),
+            PluginOrigin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A pre-linked component, per contract version.
+enum Pre {
+    V0_1(v0_1::DetectorPre<Sandbox>),
+}
+
+/// A plugin ready to be called.
+pub struct LoadedPlugin {
+    pub info: PluginInfo,
+    pub sha256: String,
+    pub origin: PluginOrigin,
+    /// The limits its calls run under.
+    pub limits: Limits,
+    pre: Pre,
+}
+
+impl LoadedPlugin {
+    pub fn reference(&self) -> PluginRef {
+        PluginRef {
+            name: self.info.name.clone(),
+            version: self.info.version.clone(),
+        }
+    }
+
+    pub fn is_builtin(&self) -> bool {
+        self.origin == PluginOrigin::Builtin
+    }
+}
+
+/// Runs plugins. One per process: it owns the engine and the epoch clock.
+pub struct PluginHost {
+    engine: Engine,
+    linker_v0_1: Linker<Sandbox>,
+    limits: Limits,
+    cache: Option<ComponentCache>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin engine: {0}")]
+pub struct HostError(String);
+
+impl PluginHost {
+    /// A host whose plugins run under `limits`, caching compiled components
+    /// in `cache_dir` (none: compile every time).
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, HostError> {
+        let engine = engine::new_engine().map_err(|e| HostError(e.to_string()))?;
+        engine::start_epoch_ticker(&engine);
+        let mut linker_v0_1 = Linker::new(&engine);
+        v0_1::add_to_linker(&mut linker_v0_1).map_err(|e| HostError(e.to_string()))?;
+        let cache = cache_dir.map(|dir| ComponentCache::new(&engine, dir));
+        Ok(PluginHost {
+            engine,
+            linker_v0_1,
+            limits,
+            cache,
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Loads the plugins embedded in the binary.
+    pub fn load_builtins(&self) -> Vec<Result<LoadedPlugin, LoadError>> {
+        builtin::BUILTINS
+            .iter()
+            .map(|b| self.load(b.bytes, b.sha256.to_string(), PluginOrigin::Builtin, b.name))
+            .collect()
+    }
+
+    /// Loads one component file.
+    pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let origin_text = path.display().to_string();
+        self.load(&bytes, sha256, PluginOrigin::File(path.to_path_buf()), &origin_text)
+    }
+
+    /// Loads every `*.wasm` of a directory, in name order; each file succeeds
+    /// or fails on its own.
+    pub fn load_dir(&self, dir: &Path) -> Result<Vec<Result<LoadedPlugin, LoadError>>, LoadError> {
+        let read_error = |source| LoadError::Read {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_error)? {
+            let path = entry.map_err(read_error)?.path();
+            if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        Ok(files.iter().map(|f| self.load_file(f)).collect())
+    }
+
+    fn load(
+        &self,
+        bytes: &[u8],
+        sha256: String,
+        origin: PluginOrigin,
+        origin_text: &str,
+    ) -> Result<LoadedPlugin, LoadError> {
+        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+            origin: origin_text.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let component = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, &sha256, bytes),
+            None => Component::new(&self.engine, bytes),
+        }
+        .map_err(invalid)?;
+        let contract = contract::check(&self.engine, &component, origin_text)?;
+        let pre = match contract {
+            ContractVersion::V0_1 => {
+                let instance_pre = self.linker_v0_1.instantiate_pre(&component).map_err(invalid)?;
+                Pre::V0_1(v0_1::DetectorPre::new(instance_pre).map_err(invalid)?)
+            }
+        };
+        let mut plugin = LoadedPlugin {
+            info: PluginInfo {
+                name: origin_text.to_string(),
+                version: String::new(),
+                contract_version: String::new(),
+                priority: 0,
+                scope: api::Scope::Service,
+                description: String::new(),
+            },
+            sha256,
+            origin,
+            limits: self.limits,
+            pre,
+        };
+        plugin.info = self.info(&plugin).map_err(|error| LoadError::Info {
+            origin: origin_text.to_string(),
+            error,
+        })?;
+        contract::check_declared(origin_text, &plugin.info.contract_version, contract)?;
+        Ok(plugin)
+    }
+
+    fn info(&self, plugin: &LoadedPlugin) -> Result<PluginInfo, CallError> {
+        self.call(plugin, None, |instance, store| match instance {
+            Instance::V0_1(d) => d.slipway_plugin_plugin().call_info(store).map(v0_1::info),
+        })
+    }
+
+    /// Asks `plugin` whether it recognises the tree at `root`.
+    pub fn detect(
+        &self,
+        plugin: &LoadedPlugin,
+        root: &Path,
+        target: &Target,
+    ) -> Result<Option<Detection>, CallError> {
+        self.call(plugin, Some(root), |instance, store| match instance {
+            Instance::V0_1(d) => d
+                .slipway_plugin_plugin()
+                .call_detect(store, &v0_1::target(target))
+                .map(|r| r.map(|o| o.map(v0_1::detection)).map_err(v0_1::reported)),
+        })?
+        .map_err(CallError::Reported)
+    }
+
+    /// Asks `plugin` for its plan of the tree at `root`.
+    pub fn plan(
+        &self,
+        plugin: &LoadedPlugin,
+        root: &Path,
+        target: &Target,
+    ) -> Result<PlanOutput, CallError> {
+        self.call(plugin, Some(root), |instance, store| match instance {
+            Instance::V0_1(d) => d
+                .slipway_plugin_plugin()
+                .call_plan(store, &v0_1::target(target))
+                .map(|r| r.map(v0_1::plan).map_err(v0_1::reported)),
+        })?
+        .map_err(CallError::Reported)
+    }
+
+    /// One call in a fresh store, with every limit armed.
+    fn call<R: OutputSize>(
+        &self,
+        plugin: &LoadedPlugin,
+        root: Option<&Path>,
+        invoke: impl FnOnce(&Instance, &mut Store<Sandbox>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let limits = plugin.limits;
+        let dir = match root {
+            Some(path) => Some(
+                Dir::open_ambient_dir(path, cap_std::ambient_authority()).map_err(|e| {
+                    CallError::Root {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        let mut store = Store::new(&self.engine, Sandbox::new(&plugin.info.name, dir, limits));
+        store.limiter(|sandbox| &mut sandbox.memory);
+        // The deadline covers instantiation too (it runs the plugin's start code).
+        store.set_epoch_deadline(engine::deadline_ticks(limits.deadline));
+        store.epoch_deadline_trap();
+        let outcome = match &plugin.pre {
+            Pre::V0_1(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|d| invoke(&Instance::V0_1(d), &mut store)),
+        };
+        let answer = outcome.map_err(|e| classify(e, &store, &limits))?;
+        let size = answer.output_size();
+        if size > limits.max_output_bytes {
+            return Err(CallError::OutputTooLarge {
+                size,
+                cap: limits.max_output_bytes,
+            });
+        }
+        Ok(answer)
+    }
+}
+
+enum Instance {
+    V0_1(v0_1::Detector),
+}
+
+/// Names the limit a failed call hit, or the trap it took.
+fn classify(error: wasmtime::Error, store: &Store<Sandbox>, limits: &Limits) -> CallError {
+    if store.data().memory.hit {
+        return CallError::MemoryLimit {
+            limit: limits.memory_bytes,
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Timeout {
+            deadline: limits.deadline,
+        },
+        Some(Trap::UnreachableCodeReached) => CallError::Trap {
+            reason: "unreachable code reached (the plugin panicked or aborted)".into(),
+        },
+        Some(trap) => CallError::Trap {
+            reason: trap.to_string(),
+        },
+        None => CallError::Trap {
+            reason: format!("{error:#}"),
+        },
+    }
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("info", &self.info)
+            .field("sha256", &self.sha256)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
