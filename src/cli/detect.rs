@@ -1,5 +1,6 @@
 //! `slipway detect`: a dry run of detection and planning.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -56,9 +57,15 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
     };
     let report = detect::detect(&host, &plugins, &project, &device.target(), &options);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&report))?);
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&to_json(&report))?));
     } else {
-        print_human(&report, args.show_dockerfile);
+        super::emit(&human(&report, args.show_dockerfile));
+    }
+    for warning in &report.plan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for problem in &report.problems {
+        eprintln!("error: {}", problem.message);
     }
     Ok(exit_code(&report))
 }
@@ -118,9 +125,11 @@ fn service_json(service: &ServicePlan) -> Value {
     }
 }
 
-fn print_human(report: &DetectReport, show_dockerfile: bool) {
+fn human(report: &DetectReport, show_dockerfile: bool) -> String {
     let plan = &report.plan;
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{} for {} ({}, {}): {} service{}",
         plan.app,
         plan.target.device_type,
@@ -130,21 +139,16 @@ fn print_human(report: &DetectReport, show_dockerfile: bool) {
         if plan.services.len() == 1 { "" } else { "s" }
     );
     for service in &plan.services {
-        println!();
-        print_service(service, show_dockerfile);
+        out.push('\n');
+        service_human(&mut out, service, show_dockerfile);
     }
-    for warning in &plan.warnings {
-        eprintln!("warning: {warning}");
-    }
-    for problem in &report.problems {
-        eprintln!("error: {}", problem.message);
-    }
+    out
 }
 
-fn print_service(service: &ServicePlan, show_dockerfile: bool) {
+fn service_human(out: &mut String, service: &ServicePlan, show_dockerfile: bool) {
     let recipe = match &service.source {
         ServiceSource::Image { image } => {
-            println!("{}: prebuilt image {image}, nothing to build", service.name);
+            let _ = writeln!(out, "{}: prebuilt image {image}, nothing to build", service.name);
             return;
         }
         ServiceSource::Build(recipe) => recipe,
@@ -155,7 +159,8 @@ fn print_service(service: &ServicePlan, show_dockerfile: bool) {
         .as_deref()
         .map(|p| format!("Dockerfile from {p}"))
         .unwrap_or_else(|| "generated Dockerfile".into());
-    println!(
+    let _ = writeln!(
+        out,
         "{}: {} (context {}, {from})",
         service.name, recipe.project_type, service.context
     );
@@ -188,7 +193,7 @@ fn print_service(service: &ServicePlan, show_dockerfile: bool) {
         }
     }
     for line in table::render(&["  SERVICE", "PROJECT TYPE", "PLUGIN", "EVIDENCE"], &rows).lines() {
-        println!("  {line}");
+        let _ = writeln!(out, "  {line}");
     }
     if !recipe.build_args.is_empty() {
         let args: Vec<String> = recipe
@@ -196,19 +201,19 @@ fn print_service(service: &ServicePlan, show_dockerfile: bool) {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("  build args: {}", args.join(" "));
+        let _ = writeln!(out, "  build args: {}", args.join(" "));
     }
     if let Some(stage) = &recipe.target_stage {
-        println!("  target stage: {stage}");
+        let _ = writeln!(out, "  target stage: {stage}");
     }
     for note in &recipe.notes {
-        println!("  note: {note}");
+        let _ = writeln!(out, "  note: {note}");
     }
     if show_dockerfile {
-        println!("  --- Dockerfile ---");
+        let _ = writeln!(out, "  --- Dockerfile ---");
         for line in recipe.dockerfile.content.lines() {
-            println!("  {line}");
+            let _ = writeln!(out, "  {line}");
         }
-        println!("  ------------------");
+        let _ = writeln!(out, "  ------------------");
     }
 }

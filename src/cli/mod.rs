@@ -110,6 +110,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes command output to stdout. A closed pipe (`slipway ... | head`)
+/// is not an error worth a panic: the reader has what it wanted.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+}
+
 fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",

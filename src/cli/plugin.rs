@@ -37,10 +37,8 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
             })
             .collect();
         let errors: Vec<String> = set.load_errors.iter().map(|e| e.to_string()).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "plugins": plugins, "errors": errors }))?
-        );
+        let document = json!({ "plugins": plugins, "errors": errors });
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&document)?));
     } else {
         let rows: Vec<Vec<String>> = set
             .all()
@@ -57,13 +55,10 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
                 ]
             })
             .collect();
-        print!(
-            "{}",
-            table::render(
-                &["NAME", "VERSION", "CONTRACT", "PRIORITY", "SCOPE", "ORIGIN", "SHA256"],
-                &rows
-            )
-        );
+        super::emit(&table::render(
+            &["NAME", "VERSION", "CONTRACT", "PRIORITY", "SCOPE", "ORIGIN", "SHA256"],
+            &rows,
+        ));
         for error in &set.load_errors {
             eprintln!("error: {error}");
         }
@@ -82,13 +77,13 @@ pub(crate) fn device_types(json: bool) -> anyhow::Result<u8> {
             .iter()
             .map(|d| json!({"slug": d.slug, "name": d.name, "arch": d.arch, "platform": d.platform}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&list)?));
     } else {
         let rows: Vec<Vec<String>> = all
             .iter()
             .map(|d| vec![d.slug.clone(), d.arch.clone(), d.platform.clone(), d.name.clone()])
             .collect();
-        print!("{}", table::render(&["SLUG", "ARCH", "PLATFORM", "NAME"], &rows));
+        super::emit(&table::render(&["SLUG", "ARCH", "PLATFORM", "NAME"], &rows));
     }
     Ok(exit::OK)
 }

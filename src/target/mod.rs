@@ -97,7 +97,15 @@ pub fn lookup(slug: &str) -> Result<DeviceType, DeviceTypeError> {
     }
     let mut scored: Vec<(f64, &str)> = known
         .iter()
-        .map(|d| (strsim::jaro_winkler(slug, &d.slug), d.slug.as_str()))
+        .map(|d| {
+            // A slug the user typed the start of is the likeliest meaning.
+            let score = if d.slug.starts_with(slug) {
+                2.0
+            } else {
+                strsim::jaro_winkler(slug, &d.slug)
+            };
+            (score, d.slug.as_str())
+        })
         .filter(|(score, _)| *score >= 0.8)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));

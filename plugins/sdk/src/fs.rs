@@ -54,14 +54,22 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<Option<T>
     let Some(text) = read_text(path)? else {
         return Ok(None);
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        invalid_at(
-            path,
-            e.line() as u32,
-            e.column() as u32,
-            format!("invalid JSON: {e}"),
-        )
-    })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| json_error(path, &e))
+}
+
+/// A JSON syntax error at its line and column, without serde's own
+/// "at line L column C" suffix (the location is already in the diagnostic).
+pub fn json_error(path: &str, error: &serde_json::Error) -> PluginError {
+    let text = error.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text);
+    invalid_at(
+        path,
+        error.line() as u32,
+        error.column() as u32,
+        format!("invalid JSON: {message}"),
+    )
 }
 
 /// Turns a host file-system error into a plugin error naming the path.
