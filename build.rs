@@ -21,7 +21,9 @@ fn main() {
     let root = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let mut code = String::from("pub(crate) const BUILTINS: &[Builtin] = &[\n");
     for name in BUILTINS {
-        let path = Path::new(&root).join("plugins/dist").join(format!("{name}.wasm"));
+        let path = Path::new(&root)
+            .join("plugins/dist")
+            .join(format!("{name}.wasm"));
         println!("cargo:rerun-if-changed={}", path.display());
         let bytes = fs::read(&path).unwrap_or_else(|e| {
             panic!(

@@ -30,13 +30,20 @@ fn dockerfile_beats_package_json_and_both_are_reported() {
     assert_eq!(main["project_type"], "dockerfile");
     assert_eq!(
         chosen_plugins(main),
-        vec![("dockerfile".to_string(), true), ("node".to_string(), false)]
+        vec![
+            ("dockerfile".to_string(), true),
+            ("node".to_string(), false)
+        ]
     );
 }
 
 #[test]
 fn template_beats_dockerfile_and_is_substituted() {
-    let out = detect(&project("template-over-dockerfile"), "raspberrypi4-64", &["--app", "fleet"]);
+    let out = detect(
+        &project("template-over-dockerfile"),
+        "raspberrypi4-64",
+        &["--app", "fleet"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let main = out.service("main");
     assert_eq!(main["project_type"], "dockerfile-template");
@@ -67,14 +74,20 @@ fn device_type_file_beats_arch_file_beats_template() {
         "FROM busybox:slipway-aarch64\nRUN echo device-file raspberrypi4-64\n"
     );
     let evidence = main["candidates"][0]["evidence"].to_string();
-    assert!(evidence.contains("overridden by Dockerfile.raspberrypi4-64"), "{evidence}");
+    assert!(
+        evidence.contains("overridden by Dockerfile.raspberrypi4-64"),
+        "{evidence}"
+    );
 
     // Another aarch64 device has no device-type file: the arch file wins.
     let pi3 = detect(&project("arch-files"), "raspberrypi3-64", &[]);
     let main = pi3.service("main");
     assert_eq!(main["project_type"], "arch-dockerfile");
     assert_eq!(main["dockerfile_path"], "Dockerfile.aarch64");
-    assert_eq!(main["dockerfile"], "FROM busybox:slipway-aarch64\nRUN echo arch-file\n");
+    assert_eq!(
+        main["dockerfile"],
+        "FROM busybox:slipway-aarch64\nRUN echo arch-file\n"
+    );
     assert_eq!(
         chosen_plugins(main),
         vec![
@@ -87,7 +100,10 @@ fn device_type_file_beats_arch_file_beats_template() {
     let nuc = detect(&project("arch-files"), "intel-nuc", &[]);
     let main = nuc.service("main");
     assert_eq!(main["project_type"], "dockerfile-template");
-    assert_eq!(main["dockerfile"], "FROM busybox:slipway-amd64\nRUN echo template\n");
+    assert_eq!(
+        main["dockerfile"],
+        "FROM busybox:slipway-amd64\nRUN echo template\n"
+    );
 }
 
 #[test]
@@ -97,11 +113,22 @@ fn node_with_lockfile_and_engines_range() {
     let main = out.service("main");
     assert_eq!(main["project_type"], "node");
     let dockerfile = main["dockerfile"].as_str().unwrap();
-    assert!(dockerfile.contains("FROM arm64v8/node:20-bookworm-slim\n"), "{dockerfile}");
-    assert!(dockerfile.contains("COPY package.json package-lock.json ./\n"), "{dockerfile}");
+    assert!(
+        dockerfile.contains("FROM arm64v8/node:20-bookworm-slim\n"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("COPY package.json package-lock.json ./\n"),
+        "{dockerfile}"
+    );
     assert!(dockerfile.contains("RUN npm ci --omit=dev"), "{dockerfile}");
-    assert!(dockerfile.contains(r#"CMD ["npm", "start"]"#), "{dockerfile}");
-    assert!(main["notes"].to_string().contains("selects Node.js 20.18.1"));
+    assert!(
+        dockerfile.contains(r#"CMD ["npm", "start"]"#),
+        "{dockerfile}"
+    );
+    assert!(main["notes"]
+        .to_string()
+        .contains("selects Node.js 20.18.1"));
 }
 
 #[test]
@@ -110,10 +137,21 @@ fn node_without_engines_uses_default_lts_and_main() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let main = out.service("main");
     let dockerfile = main["dockerfile"].as_str().unwrap();
-    assert!(dockerfile.contains("FROM amd64/node:22-bookworm-slim\n"), "{dockerfile}");
-    assert!(dockerfile.contains("RUN npm install --omit=dev"), "{dockerfile}");
-    assert!(dockerfile.contains(r#"CMD ["node", "index.js"]"#), "{dockerfile}");
-    assert!(main["notes"].to_string().contains("default LTS, Node.js 22.12.0"));
+    assert!(
+        dockerfile.contains("FROM amd64/node:22-bookworm-slim\n"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("RUN npm install --omit=dev"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(r#"CMD ["node", "index.js"]"#),
+        "{dockerfile}"
+    );
+    assert!(main["notes"]
+        .to_string()
+        .contains("default LTS, Node.js 22.12.0"));
 }
 
 #[test]
@@ -122,7 +160,10 @@ fn node_range_nothing_satisfies_names_range_and_offer() {
     assert_eq!(out.code, 21);
     let errors = out.errors().join("\n");
     assert!(errors.contains(r#"engines.node "^12.0.0""#), "{errors}");
-    assert!(errors.contains("24.11.1, 22.12.0, 20.18.1, 18.20.5"), "{errors}");
+    assert!(
+        errors.contains("24.11.1, 22.12.0, 20.18.1, 18.20.5"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -138,15 +179,25 @@ fn malformed_package_json_gives_line_and_column() {
     let bad_json = detect(&project("node-bad-json"), "intel-nuc", &[]);
     assert_eq!(bad_json.code, 21);
     let errors = bad_json.errors().join("\n");
-    assert!(errors.contains("package.json:5:0: invalid JSON: EOF while parsing"), "{errors}");
-    assert!(bad_json.stderr.contains("package.json:5:0"), "{}", bad_json.stderr);
+    assert!(
+        errors.contains("package.json:5:0: invalid JSON: EOF while parsing"),
+        "{errors}"
+    );
+    assert!(
+        bad_json.stderr.contains("package.json:5:0"),
+        "{}",
+        bad_json.stderr
+    );
 }
 
 #[test]
 fn node_with_nothing_to_start_is_a_clear_error() {
     let out = detect(&project("node-nothing-to-start"), "intel-nuc", &[]);
     assert_eq!(out.code, 21);
-    assert!(out.errors().join("\n").contains("nothing to start: add scripts.start"));
+    assert!(out
+        .errors()
+        .join("\n")
+        .contains("nothing to start: add scripts.start"));
 }
 
 #[test]
@@ -158,8 +209,14 @@ fn compose_services_of_different_kinds() {
     assert_eq!(out.json["services"].as_array().unwrap().len(), 4);
 
     let web = out.service("web");
-    assert_eq!((web["context"].as_str(), web["project_type"].as_str()), (Some("web"), Some("dockerfile-template")));
-    assert_eq!(web["dockerfile"], "FROM busybox:slipway-aarch64\nRUN echo web\n");
+    assert_eq!(
+        (web["context"].as_str(), web["project_type"].as_str()),
+        (Some("web"), Some("dockerfile-template"))
+    );
+    assert_eq!(
+        web["dockerfile"],
+        "FROM busybox:slipway-aarch64\nRUN echo web\n"
+    );
 
     let api = out.service("api");
     assert_eq!(api["project_type"], "dockerfile");
@@ -168,7 +225,9 @@ fn compose_services_of_different_kinds() {
     assert_eq!(api["build_args"]["SHARED"], "from-compose");
     assert_eq!(api["build_args"]["REGION"], "eu");
     assert_eq!(api["build_args"]["API_TOKEN_NAME"], "builder");
-    assert!(api["notes"].to_string().contains("build arg SHARED: the compose file's value overrides .balena/balena.yml"));
+    assert!(api["notes"]
+        .to_string()
+        .contains("build arg SHARED: the compose file's value overrides .balena/balena.yml"));
 
     let worker = out.service("worker");
     assert_eq!(worker["project_type"], "node");
@@ -195,7 +254,9 @@ fn compose_pointing_at_a_missing_context_names_the_service() {
     assert_eq!(out.code, 21);
     let errors = out.errors().join("\n");
     assert!(
-        errors.contains("docker-compose.yml: service `ghost`: build context `not-here` does not exist"),
+        errors.contains(
+            "docker-compose.yml: service `ghost`: build context `not-here` does not exist"
+        ),
         "{errors}"
     );
 }
@@ -207,8 +268,14 @@ fn billion_laughs_compose_fails_fast() {
     let out = detect(&project("billion-laughs"), "intel-nuc", &[]);
     assert_eq!(out.code, 21);
     let errors = out.errors().join("\n");
-    assert!(errors.contains("docker-compose.yml: invalid compose file: repetition limit exceeded"), "{errors}");
-    assert!(!errors.contains("deadline") && !errors.contains("memory"), "{errors}");
+    assert!(
+        errors.contains("docker-compose.yml: invalid compose file: repetition limit exceeded"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("deadline") && !errors.contains("memory"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -216,8 +283,16 @@ fn nothing_detectable_exits_20_and_lists_what_was_looked_for() {
     let out = detect(&project("nothing"), "intel-nuc", &[]);
     assert_eq!(out.code, 20);
     let errors = out.errors().join("\n");
-    for looked_for in ["arch-dockerfile", "dockerfile-template", "(dockerfile)", "package.json"] {
-        assert!(errors.contains(looked_for), "{looked_for} missing from: {errors}");
+    for looked_for in [
+        "arch-dockerfile",
+        "dockerfile-template",
+        "(dockerfile)",
+        "package.json",
+    ] {
+        assert!(
+            errors.contains(looked_for),
+            "{looked_for} missing from: {errors}"
+        );
     }
 }
 
@@ -236,7 +311,10 @@ fn unknown_template_variable_names_file_line_and_variable() {
 fn more_than_one_balena_config_is_an_error() {
     let out = detect(&project("two-balena-configs"), "intel-nuc", &[]);
     assert_eq!(out.code, 21);
-    assert!(out.errors().join("\n").contains(".balena/balena.yml, .resin/resin.yml"));
+    assert!(out
+        .errors()
+        .join("\n")
+        .contains(".balena/balena.yml, .resin/resin.yml"));
 }
 
 #[test]
@@ -244,19 +322,34 @@ fn unknown_device_type_suggests_near_matches() {
     let out = common::slipway(&["detect", ".", "--device-type", "raspberrypi4"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown device type `raspberrypi4`; did you mean raspberrypi4-64"), "{stderr}");
+    assert!(
+        stderr.contains("unknown device type `raspberrypi4`; did you mean raspberrypi4-64"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn human_output_is_a_table_per_service() {
     let path = project("compose");
-    let out = common::slipway(&["detect", path.to_str().unwrap(), "--device-type", "intel-nuc", "--show-dockerfile"]);
+    let out = common::slipway(&[
+        "detect",
+        path.to_str().unwrap(),
+        "--device-type",
+        "intel-nuc",
+        "--show-dockerfile",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("SERVICE  PROJECT TYPE"), "{stdout}");
-    assert!(stdout.contains("* web      dockerfile-template  dockerfile-template@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("* web      dockerfile-template  dockerfile-template@0.1.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("FROM busybox:slipway-amd64"), "{stdout}");
-    assert!(stdout.contains("cache: prebuilt image redis:slipway"), "{stdout}");
+    assert!(
+        stdout.contains("cache: prebuilt image redis:slipway"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -273,7 +366,13 @@ fn plugin_list_shows_builtins_with_digests() {
     assert_eq!(
         names,
         // Ranked: by priority, highest first.
-        ["arch-dockerfile", "dockerfile-template", "dockerfile", "node", "compose"]
+        [
+            "arch-dockerfile",
+            "dockerfile-template",
+            "dockerfile",
+            "node",
+            "compose"
+        ]
     );
     for plugin in json["plugins"].as_array().unwrap() {
         assert_eq!(plugin["contract_version"], "0.1.0");

@@ -51,7 +51,10 @@ fn host(deadline: Duration) -> PluginHost {
 }
 
 /// Loads one hostile plugin and runs its `detect` on the hostile project.
-fn run_hostile(name: &str, deadline: Duration) -> (CallError, Duration, PluginHost, HostileProject) {
+fn run_hostile(
+    name: &str,
+    deadline: Duration,
+) -> (CallError, Duration, PluginHost, HostileProject) {
     let host = host(deadline);
     let project = hostile_project();
     let plugin = host
@@ -90,14 +93,20 @@ fn infinite_loop_ends_at_its_deadline() {
     assert!(matches!(error, CallError::Timeout { .. }), "{error}");
     assert_eq!(error.to_string(), "exceeded its CPU deadline of 300 ms");
     assert!(elapsed >= deadline, "stopped early: {elapsed:?}");
-    assert!(elapsed < deadline + Duration::from_millis(500), "took {elapsed:?}");
+    assert!(
+        elapsed < deadline + Duration::from_millis(500),
+        "took {elapsed:?}"
+    );
     assert_host_unharmed(&host, &project.root);
 }
 
 #[test]
 fn memory_growth_stops_at_the_cap() {
     let (error, elapsed, host, project) = run_hostile("memory-hog", Duration::from_secs(5));
-    assert!(matches!(error, CallError::MemoryLimit { limit } if limit == 64 << 20), "{error}");
+    assert!(
+        matches!(error, CallError::MemoryLimit { limit } if limit == 64 << 20),
+        "{error}"
+    );
     assert_eq!(error.to_string(), "exceeded its memory limit of 64 MiB");
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert_host_unharmed(&host, &project.root);
@@ -170,9 +179,15 @@ fn wasi_import_is_refused_at_load_time_naming_the_import() {
     let error = host
         .load_file(&common::hostile_plugin("wasi-import"))
         .expect_err("a WASI-importing component is refused");
-    assert!(matches!(error, LoadError::ForbiddenImport { .. }), "{error}");
+    assert!(
+        matches!(error, LoadError::ForbiddenImport { .. }),
+        "{error}"
+    );
     let message = error.to_string();
-    assert!(message.contains("imports `wasi:cli/environment@0.2"), "{message}");
+    assert!(
+        message.contains("imports `wasi:cli/environment@0.2"),
+        "{message}"
+    );
     assert!(message.contains("wasi-import.wasm"), "{message}");
 }
 
@@ -196,7 +211,13 @@ fn not_a_component_is_refused_with_its_path() {
     fs::write(&bogus, b"\0asm not really").unwrap();
     let error = host(Duration::from_secs(1)).load_file(&bogus).unwrap_err();
     let message = error.to_string();
-    assert!(message.starts_with(&format!("plugin {} is not a usable WebAssembly component", bogus.display())), "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "plugin {} is not a usable WebAssembly component",
+            bogus.display()
+        )),
+        "{message}"
+    );
 }
 
 /// Every hostile plugin at once, through the CLI: each fails with a clear
@@ -213,7 +234,12 @@ fn cli_reports_every_hostile_plugin_and_still_plans() {
     let out = common::detect(
         &project.root,
         "intel-nuc",
-        &["--plugins", plugins.path().to_str().unwrap(), "--plugin-deadline-ms", "500"],
+        &[
+            "--plugins",
+            plugins.path().to_str().unwrap(),
+            "--plugin-deadline-ms",
+            "500",
+        ],
     );
     let elapsed = started.elapsed();
     assert_eq!(out.code, 21, "{}", out.stderr);

@@ -57,7 +57,10 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
     };
     let report = detect::detect(&host, &plugins, &project, &device.target(), &options);
     if args.json {
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&to_json(&report))?));
+        super::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&to_json(&report))?
+        ));
     } else {
         super::emit(&human(&report, args.show_dockerfile));
     }
@@ -148,7 +151,11 @@ fn human(report: &DetectReport, show_dockerfile: bool) -> String {
 fn service_human(out: &mut String, service: &ServicePlan, show_dockerfile: bool) {
     let recipe = match &service.source {
         ServiceSource::Image { image } => {
-            let _ = writeln!(out, "{}: prebuilt image {image}, nothing to build", service.name);
+            let _ = writeln!(
+                out,
+                "{}: prebuilt image {image}, nothing to build",
+                service.name
+            );
             return;
         }
         ServiceSource::Build(recipe) => recipe,

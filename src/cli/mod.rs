@@ -23,7 +23,11 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "slipway", version, about = "Builds container images for device fleets")]
+#[command(
+    name = "slipway",
+    version,
+    about = "Builds container images for device fleets"
+)]
 struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -92,7 +96,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_tracing(cli.verbose);
@@ -115,7 +123,9 @@ pub fn main() -> ExitCode {
 pub(crate) fn emit(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
 }
 
 fn init_tracing(verbose: u8) {

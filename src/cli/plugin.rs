@@ -56,7 +56,9 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
             })
             .collect();
         super::emit(&table::render(
-            &["NAME", "VERSION", "CONTRACT", "PRIORITY", "SCOPE", "ORIGIN", "SHA256"],
+            &[
+                "NAME", "VERSION", "CONTRACT", "PRIORITY", "SCOPE", "ORIGIN", "SHA256",
+            ],
             &rows,
         ));
         for error in &set.load_errors {
@@ -75,13 +77,22 @@ pub(crate) fn device_types(json: bool) -> anyhow::Result<u8> {
     if json {
         let list: Vec<_> = all
             .iter()
-            .map(|d| json!({"slug": d.slug, "name": d.name, "arch": d.arch, "platform": d.platform}))
+            .map(
+                |d| json!({"slug": d.slug, "name": d.name, "arch": d.arch, "platform": d.platform}),
+            )
             .collect();
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&list)?));
     } else {
         let rows: Vec<Vec<String>> = all
             .iter()
-            .map(|d| vec![d.slug.clone(), d.arch.clone(), d.platform.clone(), d.name.clone()])
+            .map(|d| {
+                vec![
+                    d.slug.clone(),
+                    d.arch.clone(),
+                    d.platform.clone(),
+                    d.name.clone(),
+                ]
+            })
             .collect();
         super::emit(&table::render(&["SLUG", "ARCH", "PLATFORM", "NAME"], &rows));
     }

@@ -105,7 +105,9 @@ fn compose(
         let detection = match host.detect(plugin, project.root(), target) {
             Ok(found) => found,
             Err(error) => {
-                report.problems.push(call_problem(None, plugin, "detect", error));
+                report
+                    .problems
+                    .push(call_problem(None, plugin, "detect", error));
                 continue;
             }
         };
@@ -134,7 +136,9 @@ fn compose(
                 None
             }
             Err(error) => {
-                report.problems.push(call_problem(None, plugin, "plan", error));
+                report
+                    .problems
+                    .push(call_problem(None, plugin, "plan", error));
                 None
             }
         };

@@ -29,7 +29,11 @@ impl ServiceContext<'_> {
     /// The service's plan, if one could be made. Problems met on the way go
     /// to `problems` even when a plan comes out (a failing plugin that did
     /// not win, for example).
-    pub fn plan_service(&self, spec: ServiceSpec, problems: &mut Vec<Problem>) -> Option<ServicePlan> {
+    pub fn plan_service(
+        &self,
+        spec: ServiceSpec,
+        problems: &mut Vec<Problem>,
+    ) -> Option<ServicePlan> {
         let name = spec.name;
         let build = match spec.source {
             ServiceSpecSource::Image(image) => {
@@ -86,7 +90,9 @@ impl ServiceContext<'_> {
             dockerfile: source,
             build_args: Vec::new(),
             labels: Vec::new(),
-            notes: vec![format!("the compose file names {dockerfile} for this service")],
+            notes: vec![format!(
+                "the compose file names {dockerfile} for this service"
+            )],
         };
         let candidate = Candidate {
             plugin: composer.name.clone(),
@@ -168,7 +174,14 @@ impl ServiceContext<'_> {
                 return None;
             }
         };
-        let recipe = self.recipe(name, build, &plugin.info.name, plugin.reference(), output, problems)?;
+        let recipe = self.recipe(
+            name,
+            build,
+            &plugin.info.name,
+            plugin.reference(),
+            output,
+            problems,
+        )?;
         Some((recipe, candidates))
     }
 

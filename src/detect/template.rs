@@ -114,15 +114,22 @@ mod tests {
 
     #[test]
     fn unknown_variable_names_file_line_and_variable() {
-        let err = substitute("Dockerfile.template", "FROM a\n\nRUN %%BALENA_NOPE%%\n", &vars())
-            .unwrap_err();
+        let err = substitute(
+            "Dockerfile.template",
+            "FROM a\n\nRUN %%BALENA_NOPE%%\n",
+            &vars(),
+        )
+        .unwrap_err();
         assert_eq!((err.line, err.name.as_str()), (3, "BALENA_NOPE"));
-        assert!(err.to_string().starts_with("Dockerfile.template:3: unknown template variable %%BALENA_NOPE%%"));
+        assert!(err
+            .to_string()
+            .starts_with("Dockerfile.template:3: unknown template variable %%BALENA_NOPE%%"));
     }
 
     #[test]
     fn comments_and_non_variables_are_left_alone() {
-        let text = "# uses %%UNKNOWN%% in a comment\nRUN echo 100%% %%lower%% %%%%BALENA_ARCH%% %%1X%%\n";
+        let text =
+            "# uses %%UNKNOWN%% in a comment\nRUN echo 100%% %%lower%% %%%%BALENA_ARCH%% %%1X%%\n";
         assert_eq!(
             substitute("f", text, &vars()).unwrap(),
             "# uses %%UNKNOWN%% in a comment\nRUN echo 100%% %%lower%% %%aarch64 %%1X%%\n"

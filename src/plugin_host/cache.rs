@@ -59,10 +59,9 @@ impl ComponentCache {
             // wasmtime still checks its header and compatibility.
             match unsafe { Component::deserialize_file(engine, &entry) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(
-                    "ignoring unusable cached plugin {}: {e}",
-                    entry.display()
-                ),
+                Err(e) => {
+                    tracing::warn!("ignoring unusable cached plugin {}: {e}", entry.display())
+                }
             }
         }
         let component = Component::new(engine, bytes)?;
@@ -74,9 +73,7 @@ impl ComponentCache {
 
     fn store(&self, entry: &Path, component: &Component) -> anyhow::Result<()> {
         fs::create_dir_all(&self.dir)?;
-        let serialized = component
-            .serialize()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let serialized = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
         let partial = entry.with_extension(format!("partial-{}", std::process::id()));
         fs::write(&partial, serialized)?;
         fs::rename(&partial, entry)?;

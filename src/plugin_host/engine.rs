@@ -3,12 +3,16 @@
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 /// How often the epoch advances: the resolution of CPU deadlines.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
+/// Plugin calls that may be live at once (each call is one instance).
+const POOL_SLOTS: u32 = 32;
+
+/// An engine whose plugin memories can each grow to `max_memory_bytes`.
+pub(crate) fn new_engine(max_memory_bytes: usize) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -17,6 +21,15 @@ pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
     // instantiation cheap while still letting bounds checks be elided.
     config.memory_reservation(1 << 30);
     config.memory_guard_size(32 << 20);
+    // Every call instantiates afresh: the pooling allocator reuses
+    // pre-reserved slots instead of mapping and unmapping memory each time.
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_SLOTS)
+        .total_core_instances(POOL_SLOTS * 4)
+        .total_memories(POOL_SLOTS * 2)
+        .total_tables(POOL_SLOTS * 4)
+        .max_memory_size(max_memory_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
 

@@ -19,7 +19,9 @@ pub enum LoadError {
          (plugins get no WASI and no other host access)"
     )]
     ForbiddenImport { origin: String, import: String },
-    #[error("plugin {origin} was built for contract {plugin_version}, but this host serves {served}")]
+    #[error(
+        "plugin {origin} was built for contract {plugin_version}, but this host serves {served}"
+    )]
     IncompatibleContract {
         origin: String,
         plugin_version: String,

@@ -95,7 +95,7 @@ impl PluginHost {
     /// A host whose plugins run under `limits`, caching compiled components
     /// in `cache_dir` (none: compile every time).
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, HostError> {
-        let engine = engine::new_engine().map_err(|e| HostError(e.to_string()))?;
+        let engine = engine::new_engine(limits.memory_bytes).map_err(|e| HostError(e.to_string()))?;
         engine::start_epoch_ticker(&engine);
         let mut linker_v0_1 = Linker::new(&engine);
         v0_1::add_to_linker(&mut linker_v0_1).map_err(|e| HostError(e.to_string()))?;
@@ -128,7 +128,12 @@ impl PluginHost {
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let origin_text = path.display().to_string();
-        self.load(&bytes, sha256, PluginOrigin::File(path.to_path_buf()), &origin_text)
+        self.load(
+            &bytes,
+            sha256,
+            PluginOrigin::File(path.to_path_buf()),
+            &origin_text,
+        )
     }
 
     /// Loads every `*.wasm` of a directory, in name order; each file succeeds
@@ -168,7 +173,10 @@ impl PluginHost {
         let contract = contract::check(&self.engine, &component, origin_text)?;
         let pre = match contract {
             ContractVersion::V0_1 => {
-                let instance_pre = self.linker_v0_1.instantiate_pre(&component).map_err(invalid)?;
+                let instance_pre = self
+                    .linker_v0_1
+                    .instantiate_pre(&component)
+                    .map_err(invalid)?;
                 Pre::V0_1(v0_1::DetectorPre::new(instance_pre).map_err(invalid)?)
             }
         };

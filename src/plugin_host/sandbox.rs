@@ -156,7 +156,11 @@ impl Sandbox {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 kind: kind_of(metadata.file_type()),
-                size: if metadata.is_file() { metadata.len() } else { 0 },
+                size: if metadata.is_file() {
+                    metadata.len()
+                } else {
+                    0
+                },
             })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(fs_failure(path, e)),
@@ -240,8 +244,17 @@ mod tests {
     fn relative_paths_stay_inside() {
         assert_eq!(relative_path("").unwrap(), PathBuf::from("."));
         assert_eq!(relative_path("./a//b/").unwrap(), PathBuf::from("a/b"));
-        assert!(matches!(relative_path("a/../../x"), Err(FsFailure::OutsideRoot(_))));
-        assert!(matches!(relative_path("/etc/passwd"), Err(FsFailure::OutsideRoot(_))));
-        assert!(matches!(relative_path("a\0b"), Err(FsFailure::InvalidPath(_))));
+        assert!(matches!(
+            relative_path("a/../../x"),
+            Err(FsFailure::OutsideRoot(_))
+        ));
+        assert!(matches!(
+            relative_path("/etc/passwd"),
+            Err(FsFailure::OutsideRoot(_))
+        ));
+        assert!(matches!(
+            relative_path("a\0b"),
+            Err(FsFailure::InvalidPath(_))
+        ));
     }
 }

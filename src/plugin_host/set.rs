@@ -27,14 +27,18 @@ impl PluginSet {
                 Err(e) => set.load_errors.push(e),
             }
         }
-        set.plugins.sort_by(|a, b| rank(a).cmp(&rank(b)));
+        set.plugins.sort_by_key(rank);
         set
     }
 
     fn add(&mut self, loaded: Result<LoadedPlugin, LoadError>) {
         match loaded {
             Ok(plugin) => {
-                if let Some(other) = self.plugins.iter().find(|p| p.info.name == plugin.info.name) {
+                if let Some(other) = self
+                    .plugins
+                    .iter()
+                    .find(|p| p.info.name == plugin.info.name)
+                {
                     self.load_errors.push(LoadError::Duplicate {
                         origin: plugin.origin.to_string(),
                         name: plugin.info.name.clone(),
@@ -55,12 +59,16 @@ impl PluginSet {
 
     /// Plugins that split a project into services (compose), best first.
     pub fn project_plugins(&self) -> impl Iterator<Item = &LoadedPlugin> {
-        self.plugins.iter().filter(|p| p.info.scope == Scope::Project)
+        self.plugins
+            .iter()
+            .filter(|p| p.info.scope == Scope::Project)
     }
 
     /// Plugins that plan one build context, best first.
     pub fn service_plugins(&self) -> impl Iterator<Item = &LoadedPlugin> {
-        self.plugins.iter().filter(|p| p.info.scope == Scope::Service)
+        self.plugins
+            .iter()
+            .filter(|p| p.info.scope == Scope::Service)
     }
 }
 

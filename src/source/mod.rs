@@ -73,9 +73,11 @@ impl ProjectDir {
             });
         }
         let path = self.canonical_root.join(context);
-        let canonical = path.canonicalize().map_err(|_| SourceError::NotADirectory {
-            path: context.into(),
-        })?;
+        let canonical = path
+            .canonicalize()
+            .map_err(|_| SourceError::NotADirectory {
+                path: context.into(),
+            })?;
         if !canonical.starts_with(&self.canonical_root) {
             return Err(SourceError::Outside {
                 path: context.into(),

@@ -126,11 +126,20 @@ mod tests {
     #[test]
     fn maps_slugs_to_arch_and_platform() {
         let pi4 = lookup("raspberrypi4-64").unwrap();
-        assert_eq!((pi4.arch.as_str(), pi4.platform.as_str()), ("aarch64", "linux/arm64"));
+        assert_eq!(
+            (pi4.arch.as_str(), pi4.platform.as_str()),
+            ("aarch64", "linux/arm64")
+        );
         let pi1 = lookup("raspberry-pi").unwrap();
-        assert_eq!((pi1.arch.as_str(), pi1.platform.as_str()), ("rpi", "linux/arm/v6"));
+        assert_eq!(
+            (pi1.arch.as_str(), pi1.platform.as_str()),
+            ("rpi", "linux/arm/v6")
+        );
         let x86 = lookup("qemux86").unwrap();
-        assert_eq!((x86.arch.as_str(), x86.platform.as_str()), ("i386", "linux/386"));
+        assert_eq!(
+            (x86.arch.as_str(), x86.platform.as_str()),
+            ("i386", "linux/386")
+        );
         assert_eq!(all().unwrap().len(), 14);
     }
 

@@ -3,8 +3,8 @@
 //! architecture file; both may use `%%BALENA_*%%` variables.
 
 use slipway_plugin_sdk::{
-    evidence, export_plugin, fs, Detection, DockerfileSource, Evidence, BuildPlan, Plugin, PluginError,
-    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
+    evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Evidence, Plugin,
+    PluginError, PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
 };
 
 struct ArchDockerfilePlugin;

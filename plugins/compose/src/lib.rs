@@ -5,7 +5,7 @@ mod model;
 mod services;
 
 use slipway_plugin_sdk::{
-    evidence, export_plugin, fs, invalid, Detection, BuildPlan, Plugin, PluginError, PluginInfo,
+    evidence, export_plugin, fs, invalid, BuildPlan, Detection, Plugin, PluginError, PluginInfo,
     ProjectPlan, Scope, Target, CONTRACT_VERSION,
 };
 

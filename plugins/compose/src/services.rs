@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_yaml_ng::Value;
-use slipway_plugin_sdk::{
-    fs, invalid, BuildSpec, PluginError, ServiceSource, ServiceSpec,
-};
+use slipway_plugin_sdk::{fs, invalid, BuildSpec, PluginError, ServiceSource, ServiceSpec};
 
 use crate::model::ComposeFile;
 
@@ -15,13 +13,57 @@ const BUILD_KEYS: [&str; 2] = ["build", "image"];
 
 /// Compose service keys that matter on the device, not to the builder.
 const RUNTIME_KEYS: &[&str] = &[
-    "cap_add", "cap_drop", "command", "container_name", "depends_on", "devices", "dns",
-    "dns_search", "domainname", "entrypoint", "environment", "env_file", "expose", "extra_hosts",
-    "healthcheck", "hostname", "labels", "logging", "mem_limit", "mem_reservation", "network_mode",
-    "networks", "oom_kill_disable", "oom_score_adj", "pid", "ports", "privileged", "read_only",
-    "restart", "security_opt", "shm_size", "stop_grace_period", "stop_signal", "sysctls", "tmpfs",
-    "tty", "ulimits", "user", "volumes", "working_dir", "cpu_shares", "cpu_quota", "cpuset",
-    "cpus", "group_add", "init", "ipc", "mac_address", "memswap_limit", "stdin_open", "uts",
+    "cap_add",
+    "cap_drop",
+    "command",
+    "container_name",
+    "depends_on",
+    "devices",
+    "dns",
+    "dns_search",
+    "domainname",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "expose",
+    "extra_hosts",
+    "healthcheck",
+    "hostname",
+    "labels",
+    "logging",
+    "mem_limit",
+    "mem_reservation",
+    "network_mode",
+    "networks",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "ports",
+    "privileged",
+    "read_only",
+    "restart",
+    "security_opt",
+    "shm_size",
+    "stop_grace_period",
+    "stop_signal",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "user",
+    "volumes",
+    "working_dir",
+    "cpu_shares",
+    "cpu_quota",
+    "cpuset",
+    "cpus",
+    "group_add",
+    "init",
+    "ipc",
+    "mac_address",
+    "memswap_limit",
+    "stdin_open",
+    "uts",
     "device_cgroup_rules",
 ];
 
@@ -75,7 +117,10 @@ fn service(
     let mut fields = BTreeMap::new();
     for (key, value) in body {
         let Value::String(key) = key else {
-            return Err(invalid(file, format!("service `{name}`: keys must be strings")));
+            return Err(invalid(
+                file,
+                format!("service `{name}`: keys must be strings"),
+            ));
         };
         if !BUILD_KEYS.contains(&key.as_str()) && !RUNTIME_KEYS.contains(&key.as_str()) {
             warnings.push(format!("service `{name}`: unknown key `{key}` is ignored"));
@@ -162,7 +207,9 @@ fn normalise_context(file: &str, name: &str, context: &str) -> Result<String, Pl
     if context.starts_with('/') || context.contains("://") {
         return Err(invalid(
             file,
-            format!("service `{name}`: build context `{context}` must be a path inside the project"),
+            format!(
+                "service `{name}`: build context `{context}` must be a path inside the project"
+            ),
         ));
     }
     let mut parts = Vec::new();
@@ -236,7 +283,10 @@ fn args(
         Value::Mapping(map) => {
             for (key, value) in map {
                 let key = scalar(&key).ok_or_else(|| {
-                    invalid(file, format!("service `{name}`: build.args keys must be strings"))
+                    invalid(
+                        file,
+                        format!("service `{name}`: build.args keys must be strings"),
+                    )
                 })?;
                 match value {
                     Value::Null => warnings.push(format!(

@@ -2,7 +2,7 @@
 //! `%%BALENA_ARCH%%`-style variables for the target device.
 
 use slipway_plugin_sdk::{
-    evidence, export_plugin, fs, Detection, DockerfileSource, BuildPlan, Plugin, PluginError,
+    evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
     PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
 };
 
@@ -18,8 +18,8 @@ impl Plugin for TemplatePlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 300,
             scope: Scope::Service,
-            description: "A Dockerfile.template with %%BALENA_*%% variables, resolved per device type"
-                .into(),
+            description:
+                "A Dockerfile.template with %%BALENA_*%% variables, resolved per device type".into(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! A service whose context holds a plain `Dockerfile`, used as it is.
 
 use slipway_plugin_sdk::{
-    evidence, export_plugin, fs, Detection, DockerfileSource, BuildPlan, Plugin, PluginError,
+    evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
     PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
 };
 

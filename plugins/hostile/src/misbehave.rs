@@ -1,7 +1,7 @@
 //! Each feature does its harm in `detect`, the call every plugin gets.
 
 use slipway_plugin_sdk::{
-    export_plugin, Detection, BuildPlan, Plugin, PluginError, PluginInfo, Scope, Target,
+    export_plugin, BuildPlan, Detection, Plugin, PluginError, PluginInfo, Scope, Target,
     CONTRACT_VERSION,
 };
 

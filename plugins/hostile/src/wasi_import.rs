@@ -7,7 +7,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::slipway::plugin::plugin::{Detection, Guest, BuildPlan, PluginInfo, Scope};
+use exports::slipway::plugin::plugin::{BuildPlan, Detection, Guest, PluginInfo, Scope};
 use slipway::plugin::types::{PluginError, Target};
 
 struct WasiImporter;

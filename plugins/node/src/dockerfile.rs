@@ -55,7 +55,10 @@ impl Recipe {
                 )
             }
             None => {
-                notes.push("no lockfile: npm install (add package-lock.json for reproducible installs)".into());
+                notes.push(
+                    "no lockfile: npm install (add package-lock.json for reproducible installs)"
+                        .into(),
+                );
                 (
                     format!("COPY {MANIFEST} ./"),
                     "RUN npm install --omit=dev && npm cache clean --force".to_string(),

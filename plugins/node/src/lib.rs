@@ -5,7 +5,7 @@ mod dockerfile;
 mod manifest;
 
 use slipway_plugin_sdk::{
-    evidence, export_plugin, fs, Detection, DockerfileSource, BuildPlan, Plugin, PluginError,
+    evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
     PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
 };
 
@@ -41,7 +41,10 @@ impl Plugin for NodePlugin {
         Ok(BuildPlan::Service(ServicePlan {
             dockerfile: DockerfileSource::Generated(recipe.render(&target)),
             build_args: Vec::new(),
-            labels: vec![("io.slipway.node.version".into(), recipe.node_version.clone())],
+            labels: vec![(
+                "io.slipway.node.version".into(),
+                recipe.node_version.clone(),
+            )],
             notes: recipe.notes,
         }))
     }

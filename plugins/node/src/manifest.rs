@@ -19,8 +19,7 @@ impl Manifest {
     pub fn load() -> Result<Manifest, PluginError> {
         let text = fs::read_text(MANIFEST)?
             .ok_or_else(|| invalid(MANIFEST, "package.json disappeared during detection"))?;
-        let value: Value =
-            serde_json::from_str(&text).map_err(|e| fs::json_error(MANIFEST, &e))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| fs::json_error(MANIFEST, &e))?;
         let Value::Object(fields) = value else {
             let (line, column) = first_token_position(&text);
             return Err(invalid_at(

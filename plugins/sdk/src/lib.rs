@@ -22,8 +22,8 @@ pub mod fs;
 pub mod log;
 
 pub use bindings::exports::slipway::plugin::plugin::{
-    BuildSpec, Detection, DockerfileSource, Guest as Plugin, BuildPlan, PluginInfo, ProjectPlan, Scope,
-    ServicePlan, ServiceSource, ServiceSpec,
+    BuildPlan, BuildSpec, Detection, DockerfileSource, Guest as Plugin, PluginInfo, ProjectPlan,
+    Scope, ServicePlan, ServiceSource, ServiceSpec,
 };
 pub use bindings::slipway::plugin::catalogue::{base_images, BaseImage};
 pub use bindings::slipway::plugin::types::{Diagnostic, Evidence, PluginError, Target};

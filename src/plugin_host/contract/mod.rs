@@ -80,13 +80,12 @@ pub fn check(
         origin: origin.to_string(),
         reason: format!("export `{PACKAGE}/plugin@{exported}` has no valid version"),
     })?;
-    let contract = ContractVersion::for_version(&version).ok_or_else(|| {
-        LoadError::IncompatibleContract {
+    let contract =
+        ContractVersion::for_version(&version).ok_or_else(|| LoadError::IncompatibleContract {
             origin: origin.to_string(),
             plugin_version: format!("{PACKAGE}@{version}"),
             served: ContractVersion::served_list(),
-        }
-    })?;
+        })?;
     for (name, _) in ty.imports(engine) {
         let parsed = split_name(name);
         let same_line = parsed

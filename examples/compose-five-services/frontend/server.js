@@ -1,0 +1,1 @@
+require("http").createServer((q, s) => s.end("frontend")).listen(8080);

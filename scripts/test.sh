@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (idempotently), then runs
+# formatting, lint and every test. Run as root on Debian.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# The wasm toolchain rebuilds the plugins from source to check the committed components.
+bash scripts/install-wasm-toolchain.sh
+
+# No engine-backed or toolchain-backed test may skip here.
+export SLIPWAY_REQUIRE_DOCKER=1
+export SLIPWAY_REQUIRE_TOOLCHAIN=1
+
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked
