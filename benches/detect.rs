@@ -30,8 +30,14 @@ fn main() {
     };
     println!("in-process detect, {RUNS} runs each, all built-in plugins loaded once");
     for (name, dir) in [
-        ("node (package.json + lockfile)", "tests/fixtures/projects/node-lockfile"),
-        ("dockerfile.template", "tests/fixtures/projects/template-over-dockerfile"),
+        (
+            "node (package.json + lockfile)",
+            "tests/fixtures/projects/node-lockfile",
+        ),
+        (
+            "dockerfile.template",
+            "tests/fixtures/projects/template-over-dockerfile",
+        ),
         ("compose, 4 services", "tests/fixtures/projects/compose"),
         ("compose, 5 services", "examples/compose-five-services"),
     ] {

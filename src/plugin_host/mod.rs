@@ -95,7 +95,8 @@ impl PluginHost {
     /// A host whose plugins run under `limits`, caching compiled components
     /// in `cache_dir` (none: compile every time).
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, HostError> {
-        let engine = engine::new_engine(limits.memory_bytes).map_err(|e| HostError(e.to_string()))?;
+        let engine =
+            engine::new_engine(limits.memory_bytes).map_err(|e| HostError(e.to_string()))?;
         engine::start_epoch_ticker(&engine);
         let mut linker_v0_1 = Linker::new(&engine);
         v0_1::add_to_linker(&mut linker_v0_1).map_err(|e| HostError(e.to_string()))?;
