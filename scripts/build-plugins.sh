@@ -45,17 +45,20 @@ for feature in "${hostile[@]}"; do
     /usr/bin/cargo build --quiet --release --locked -p slipway-hostile-plugin --features "$feature"
     cp "$built/slipway_hostile_plugin.wasm" "$out/tests/fixtures/hostile-plugins/$feature.wasm"
 done
+mkdir -p "$out/tests/fixtures/custom-plugins"
+/usr/bin/cargo build --quiet --release --locked -p slipway-hostile-plugin --features custom-language
+cp "$built/slipway_hostile_plugin.wasm" "$out/tests/fixtures/custom-plugins/deno.wasm"
 
 if $check; then
     status=0
-    for f in "$out"/plugins/dist/*.wasm "$out"/tests/fixtures/hostile-plugins/*.wasm; do
+    for f in "$out"/plugins/dist/*.wasm "$out"/tests/fixtures/hostile-plugins/*.wasm "$out"/tests/fixtures/custom-plugins/*.wasm; do
         rel=${f#"$out"/}
         if ! cmp -s "$f" "$root/$rel"; then
             echo "MISMATCH: $rel differs from a build of its sources (run scripts/build-plugins.sh and commit)" >&2
             status=1
         fi
     done
-    [ $status -eq 0 ] && echo "plugin components match their sources (${#builtins[@]} built-in, ${#hostile[@]} hostile)"
+    [ $status -eq 0 ] && echo "plugin components match their sources (${#builtins[@]} built-in, ${#hostile[@]} hostile, 1 custom)"
     exit $status
 fi
 ls -l "$root"/plugins/dist/*.wasm

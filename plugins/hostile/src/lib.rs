@@ -2,10 +2,17 @@
 //! component that does harm in one way (see `misbehave.rs`), imports WASI
 //! (`wasi_import.rs`), or targets a contract version the host does not serve
 //! (`future_contract.rs`). The host must contain or refuse every one.
+//! `custom_language.rs` is the well-behaved control: a custom plugin.
 
+#[cfg(feature = "custom-language")]
+mod custom_language;
 #[cfg(feature = "future-contract")]
 mod future_contract;
-#[cfg(not(any(feature = "wasi-import", feature = "future-contract")))]
+#[cfg(not(any(
+    feature = "wasi-import",
+    feature = "future-contract",
+    feature = "custom-language"
+)))]
 mod misbehave;
 #[cfg(feature = "wasi-import")]
 mod wasi_import;

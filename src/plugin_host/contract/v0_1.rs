@@ -16,8 +16,8 @@ wasmtime::component::bindgen!({
     path: "wit",
 });
 
-use exports::slipway::plugin::plugin as guest;
-use slipway::plugin::{catalogue, log, source, types};
+use self::exports::slipway::plugin::plugin as guest;
+use self::slipway::plugin::{catalogue, log, source, types};
 
 pub(crate) fn add_to_linker(
     linker: &mut wasmtime::component::Linker<Sandbox>,

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Whole-process detection, side by side with `nixpacks plan` in the same run,
+# then the in-process benchmark. Not a test: results go to docs/benchmarks.md.
+#
+#   bash scripts/bench-detect.sh
+#
+# Needs hyperfine (apt) and nixpacks (cargo install nixpacks --locked).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
+command -v nixpacks >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
+command -v nixpacks >/dev/null || cargo install nixpacks --locked
+
+cargo build --release --locked --quiet
+slipway=$root/target/release/slipway
+cache=$(mktemp -d)
+export SLIPWAY_CACHE_DIR=$cache
+trap 'rm -rf "$cache"' EXIT
+
+node=examples/node-hello
+compose=examples/compose-five-services
+"$slipway" detect "$node" --device-type raspberrypi4-64 --json >/dev/null  # warm the compile cache
+
+echo "## whole process, warm compile cache"
+hyperfine -N --warmup 20 --runs 200 --style basic \
+    -n "slipway detect --json (node)" "$slipway detect $node --device-type raspberrypi4-64 --json" \
+    -n "nixpacks plan (node)" "nixpacks plan $node" \
+    -n "slipway detect --json (compose, 5 services)" "$slipway detect $compose --device-type raspberrypi4-64 --json"
+
+echo "## whole process, cold compile cache (every built-in plugin compiled)"
+hyperfine -N --runs 10 --style basic \
+    --prepare "rm -rf $cache/components" \
+    -n "slipway detect --json (node), cold cache" "$slipway detect $node --device-type raspberrypi4-64 --json"
+
+echo "## in process"
+cargo bench --locked --quiet --bench detect 2>/dev/null
