@@ -21,6 +21,9 @@ pub(crate) fn new_engine(max_memory_bytes: usize) -> wasmtime::Result<Engine> {
     // instantiation cheap while still letting bounds checks be elided.
     config.memory_reservation(1 << 30);
     config.memory_guard_size(32 << 20);
+    // Plugins' data segments are small: copying them into a fresh slot is
+    // cheaper than mapping them copy-on-write and unmapping after each call.
+    config.memory_init_cow(false);
     // Every call instantiates afresh: the pooling allocator reuses
     // pre-reserved slots instead of mapping and unmapping memory each time.
     let mut pool = PoolingAllocationConfig::new();
