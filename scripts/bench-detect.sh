@@ -22,16 +22,30 @@ node=examples/node-hello
 compose=examples/compose-five-services
 "$slipway" detect "$node" --device-type raspberrypi4-64 --json >/dev/null  # warm the compile cache
 
+# Prints "name: median (mean ± sd, min..max)" in ms from a hyperfine JSON export.
+medians() {
+    python3 - "$1" <<'PY'
+import json, statistics, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    t = [x * 1000 for x in r["times"]]
+    print(f"  {r['command']:48} median {statistics.median(t):7.2f} ms   "
+          f"mean {statistics.mean(t):7.2f} ± {statistics.stdev(t):5.2f} ms   "
+          f"min {min(t):7.2f}   max {max(t):7.2f}   ({len(t)} runs)")
+PY
+}
+
 echo "## whole process, warm compile cache"
-hyperfine -N --warmup 20 --runs 200 --style basic \
+hyperfine -N --warmup 20 --runs 200 --style none --export-json "$cache/warm.json" \
     -n "slipway detect --json (node)" "$slipway detect $node --device-type raspberrypi4-64 --json" \
     -n "nixpacks plan (node)" "nixpacks plan $node" \
     -n "slipway detect --json (compose, 5 services)" "$slipway detect $compose --device-type raspberrypi4-64 --json"
+medians "$cache/warm.json"
 
 echo "## whole process, cold compile cache (every built-in plugin compiled)"
-hyperfine -N --runs 10 --style basic \
+hyperfine -N --runs 10 --style none --export-json "$cache/cold.json" \
     --prepare "rm -rf $cache/components" \
     -n "slipway detect --json (node), cold cache" "$slipway detect $node --device-type raspberrypi4-64 --json"
+medians "$cache/cold.json"
 
 echo "## in process"
 cargo bench --locked --quiet --bench detect 2>/dev/null
