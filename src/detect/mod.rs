@@ -81,6 +81,10 @@ pub fn detect(
         target,
         options,
         variables: &variables,
+        composer: match &report.plan.composition {
+            Composition::Compose { plugin, .. } => Some(plugin),
+            Composition::SingleService => None,
+        },
     };
     for spec in specs {
         if let Some(planned) = context.plan_service(spec, &mut report.problems) {

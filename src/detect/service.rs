@@ -23,6 +23,8 @@ pub(super) struct ServiceContext<'a> {
     pub target: &'a Target,
     pub options: &'a DetectOptions,
     pub variables: &'a BuildVariables,
+    /// The plugin that split the project into services, if one did.
+    pub composer: Option<&'a PluginRef>,
 }
 
 impl ServiceContext<'_> {
@@ -74,13 +76,11 @@ impl ServiceContext<'_> {
         dockerfile: &str,
         problems: &mut Vec<Problem>,
     ) -> Option<(BuildRecipe, Vec<Candidate>)> {
-        let composer = match &self.plugins.project_plugins().next() {
-            Some(p) => p.reference(),
-            None => PluginRef {
-                name: "compose".into(),
-                version: String::new(),
-            },
-        };
+        // Only a project plan names Dockerfiles, so the composing plugin is known.
+        let composer = self.composer.cloned().unwrap_or(PluginRef {
+            name: "compose".into(),
+            version: String::new(),
+        });
         let source = if dockerfile.ends_with(".template") {
             DockerfileSource::Template(dockerfile.to_string())
         } else {
