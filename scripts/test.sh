@@ -7,6 +7,9 @@ cd "$root"
 
 # The wasm toolchain rebuilds the plugins from source to check the committed components.
 bash scripts/install-wasm-toolchain.sh
+# A real Docker engine with qemu emulation and the local base images the
+# engine-backed tests build from.
+bash scripts/setup-docker.sh
 
 # No engine-backed or toolchain-backed test may skip here.
 export SLIPWAY_REQUIRE_DOCKER=1

@@ -5,10 +5,12 @@
 //! Data flows one way through the stages, one module each:
 //! `source` -> `detect` (runs `plugin_host`) -> `plan` -> build -> release -> rollout.
 
+pub mod build;
 pub mod catalogue;
 pub mod cli;
 pub mod detect;
 pub mod plan;
 pub mod plugin_host;
+pub mod release;
 pub mod source;
 pub mod target;

@@ -1,7 +1,10 @@
 //! The `slipway` command line. Human output by default, `--json` for machines.
 
+mod build;
 mod detect;
 mod plugin;
+mod progress;
+mod releases;
 mod table;
 
 use std::path::PathBuf;
@@ -20,6 +23,10 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const NOTHING_DETECTED: u8 = 20;
     pub const INVALID: u8 = 21;
+    /// A release was recorded and at least one image failed.
+    pub const BUILD_FAILED: u8 = 30;
+    /// The build was stopped by Ctrl-C or SIGTERM; the release is `cancelled`.
+    pub const CANCELLED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -40,6 +47,13 @@ struct Cli {
 enum Command {
     /// Detect what a project is and print its build plan (a dry run).
     Detect(detect::DetectArgs),
+    /// Build images for one or more device types and record a release.
+    Build(build::BuildArgs),
+    /// List releases, newest first.
+    Releases(releases::ReleasesArgs),
+    /// Inspect one release.
+    #[command(subcommand)]
+    Release(releases::ReleaseCommand),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -67,7 +81,7 @@ pub(crate) struct PluginArgs {
     cache_dir: Option<PathBuf>,
     /// Compile plugins in memory, without the on-disk cache.
     #[arg(long)]
-    no_cache: bool,
+    no_plugin_cache: bool,
 }
 
 impl PluginArgs {
@@ -77,7 +91,7 @@ impl PluginArgs {
             memory_bytes: self.plugin_memory_mib.max(1) << 20,
             ..Limits::default()
         };
-        let cache_dir = if self.no_cache {
+        let cache_dir = if self.no_plugin_cache {
             None
         } else {
             self.cache_dir
@@ -88,6 +102,29 @@ impl PluginArgs {
         let host = PluginHost::new(limits, cache_dir)?;
         let plugins = PluginSet::load(&host, &self.plugin_dirs);
         Ok((host, plugins))
+    }
+}
+
+/// Where releases are recorded.
+#[derive(Args, Clone)]
+pub(crate) struct StoreArgs {
+    /// Data directory holding the release database
+    /// (default: $SLIPWAY_DATA_DIR, else ~/.local/share/slipway).
+    #[arg(long, value_name = "DIR", env = "SLIPWAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub(crate) fn open(&self) -> anyhow::Result<crate::release::SqliteStore> {
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .map(|d| d.join("slipway"))
+                .ok_or_else(|| anyhow::anyhow!("no data dir: set SLIPWAY_DATA_DIR or pass --data-dir"))?,
+        };
+        Ok(crate::release::SqliteStore::open(&dir)?)
     }
 }
 
@@ -106,6 +143,9 @@ pub fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let outcome = match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Releases(args) => releases::list(args),
+        Command::Release(command) => releases::run(command),
         Command::Plugin(command) => plugin::run(command),
         Command::DeviceTypes { json } => plugin::device_types(json),
     };

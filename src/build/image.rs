@@ -1,0 +1,343 @@
+//! Building one image (one service, one arch) on an engine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{BuildContext, ContextError, ContextStats, DOCKERFILE_NAME};
+use super::engine::Engine;
+use super::events::{BuildEvent, EventKind};
+use super::log::CappedLog;
+use super::platform::Platform;
+
+/// Everything needed to build one image.
+#[derive(Debug, Clone)]
+pub struct ImageJob {
+    pub service: String,
+    pub arch: String,
+    pub platform: String,
+    /// The service's context directory on disk.
+    pub context_dir: PathBuf,
+    /// The context as the project names it, for messages.
+    pub context_display: String,
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub target_stage: Option<String>,
+    pub tag: String,
+    pub no_cache: bool,
+    pub pull: bool,
+}
+
+/// A built and checked image.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    pub image_id: String,
+    pub size_bytes: i64,
+    pub context: ContextStats,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error("engine {endpoint}: {message}")]
+    Engine { endpoint: String, message: String },
+    #[error("step {step} failed: {message}")]
+    Step { step: String, message: String },
+    #[error(
+        "step {step}: the engine cannot run {platform} programs (exec format error): no emulation \
+         for that architecture is registered. Run `bash scripts/setup-docker.sh` to register \
+         qemu with binfmt_misc, or map the arch to a native engine with `--engine ARCH=ENDPOINT`"
+    )]
+    NoEmulation { step: String, platform: String },
+    #[error("the image was built for {found}, not {expected}: the base image is probably for another architecture")]
+    PlatformMismatch { expected: String, found: String },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl ImageError {
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            ImageError::Step { step, .. } | ImageError::NoEmulation { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+}
+
+/// Builds `job` on `engine`, streaming its output to `events` and `log`.
+pub async fn build_image(
+    engine: &Engine,
+    job: &ImageJob,
+    log: &mut CappedLog,
+    events: &UnboundedSender<BuildEvent>,
+    cancel: &CancellationToken,
+) -> Result<BuiltImage, ImageError> {
+    // The classic builder turns each API label into a step of its own; one
+    // LABEL line appended to the final stage costs one step for all of them.
+    let labels_in_dockerfile = job.target_stage.is_none();
+    let dockerfile = if labels_in_dockerfile {
+        with_label_line(&job.dockerfile, &job.labels)
+    } else {
+        job.dockerfile.clone()
+    };
+    let context = BuildContext::prepare(&job.context_dir, &job.context_display, dockerfile)?;
+    let (chunks, writer) = context.stream();
+    let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
+        chunks.recv().await.map(|chunk| (chunk, chunks))
+    });
+
+    let build_args: HashMap<&str, &str> = job
+        .build_args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let labels: HashMap<&str, &str> = if labels_in_dockerfile {
+        HashMap::new()
+    } else {
+        job.labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    };
+    let mut options = BuildImageOptionsBuilder::default()
+        .dockerfile(DOCKERFILE_NAME)
+        .t(&job.tag)
+        .platform(&job.platform)
+        .buildargs(&build_args)
+        .labels(&labels)
+        .nocache(job.no_cache)
+        .rm(true)
+        .forcerm(true);
+    if job.pull {
+        options = options.pull("true");
+    }
+    if let Some(stage) = &job.target_stage {
+        options = options.target(stage);
+    }
+    let mut output = engine.docker.build_image(
+        options.build(),
+        None,
+        Some(bollard::body_try_stream(body)),
+    );
+
+    let mut progress = Progress::new(job, events);
+    let mut image_id = None;
+    let mut failure = None;
+    loop {
+        let item = tokio::select! {
+            _ = cancel.cancelled() => {
+                // Dropping the request stream closes the connection; the
+                // engine then stops the build and removes its container.
+                drop(output);
+                writer.abort();
+                return Err(ImageError::Cancelled);
+            }
+            item = output.next() => item,
+        };
+        let Some(item) = item else { break };
+        match item {
+            Ok(info) => {
+                if let Some(text) = info.stream.as_deref() {
+                    progress.output(text, log);
+                }
+                if let Some(status) = info.status.as_deref() {
+                    progress.output(&format!("{status}\n"), log);
+                }
+                if let Some(aux) = &info.aux {
+                    image_id = aux.id.clone().or(image_id);
+                }
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    failure = Some(message);
+                    break;
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                failure = Some(error);
+                break;
+            }
+            Err(e) => {
+                // A context error is the real cause when the writer failed.
+                drop(output);
+                if let Ok(Err(context_error)) = writer.await {
+                    if !matches!(context_error, ContextError::Closed) {
+                        return Err(context_error.into());
+                    }
+                }
+                return Err(ImageError::Engine {
+                    endpoint: engine.endpoint.clone(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    progress.flush(log);
+    drop(output);
+    let context = match writer.await {
+        Ok(Ok(stats)) => stats,
+        Ok(Err(ContextError::Closed)) | Err(_) => ContextStats::default(),
+        Ok(Err(e)) => return Err(e.into()),
+    };
+    let _ = events.send(
+        BuildEvent::for_image(EventKind::Context, &job.service, &job.arch).message(format!(
+            "build context: {} files, {}",
+            context.files,
+            human_bytes(context.bytes)
+        )),
+    );
+    if let Some(message) = failure {
+        log.push(&format!("{message}\n"));
+        let step = progress.step.clone().unwrap_or_else(|| "?".into());
+        if message.contains("exec format error") {
+            return Err(ImageError::NoEmulation {
+                step,
+                platform: job.platform.clone(),
+            });
+        }
+        return Err(ImageError::Step { step, message });
+    }
+
+    let inspected = engine
+        .docker
+        .inspect_image(&job.tag)
+        .await
+        .map_err(|e| ImageError::Engine {
+            endpoint: engine.endpoint.clone(),
+            message: format!("inspecting {}: {e}", job.tag),
+        })?;
+    let found = Platform {
+        os: inspected.os.clone().unwrap_or_default(),
+        architecture: inspected.architecture.clone().unwrap_or_default(),
+        variant: inspected.variant.clone().filter(|v| !v.is_empty()),
+    };
+    let expected = Platform::parse(&job.platform);
+    if !expected.accepts(&found) {
+        return Err(ImageError::PlatformMismatch {
+            expected: expected.to_string(),
+            found: found.to_string(),
+        });
+    }
+    Ok(BuiltImage {
+        image_id: inspected.id.or(image_id).unwrap_or_default(),
+        size_bytes: inspected.size.unwrap_or(0),
+        context,
+    })
+}
+
+fn with_label_line(dockerfile: &str, labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return dockerfile.to_string();
+    }
+    let mut out = dockerfile.trim_end().to_string();
+    out.push_str("\nLABEL");
+    for (key, value) in labels {
+        // JSON string quoting is a valid Dockerfile double-quoted word.
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        out.push_str(&format!(" {}={}", quote(key), quote(value)));
+    }
+    out.push('\n');
+    out
+}
+
+/// Splits the engine's output into lines, spots `Step N/M : ...` headers,
+/// and reports both.
+struct Progress<'a> {
+    job: &'a ImageJob,
+    events: &'a UnboundedSender<BuildEvent>,
+    partial: String,
+    step: Option<String>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(job: &'a ImageJob, events: &'a UnboundedSender<BuildEvent>) -> Progress<'a> {
+        Progress {
+            job,
+            events,
+            partial: String::new(),
+            step: None,
+        }
+    }
+
+    fn output(&mut self, text: &str, log: &mut CappedLog) {
+        log.push(text);
+        self.partial.push_str(text);
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            self.line(line.trim_end());
+        }
+    }
+
+    fn flush(&mut self, _log: &mut CappedLog) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(line.trim_end());
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        if line.is_empty() {
+            return;
+        }
+        let event = BuildEvent::for_image(EventKind::Log, &self.job.service, &self.job.arch);
+        if let Some((step, instruction)) = parse_step(line) {
+            self.step = Some(format!("{step} {instruction}"));
+            let _ = self.events.send(
+                BuildEvent {
+                    kind: EventKind::Step,
+                    ..event
+                }
+                .step(step)
+                .message(instruction),
+            );
+        } else {
+            let mut event = event.message(line);
+            if let Some(step) = &self.step {
+                event = event.step(step.split(' ').next().unwrap_or_default());
+            }
+            let _ = self.events.send(event);
+        }
+    }
+}
+
+/// `Step 2/5 : RUN make` -> (`2/5`, `RUN make`).
+fn parse_step(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("Step ")?;
+    let (step, instruction) = rest.split_once(" : ")?;
+    step.split_once('/')?;
+    Some((step, instruction))
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_step;
+
+    #[test]
+    fn step_headers() {
+        assert_eq!(
+            parse_step("Step 2/5 : RUN uname -m > /arch"),
+            Some(("2/5", "RUN uname -m > /arch"))
+        );
+        assert_eq!(parse_step(" ---> Running in 1234"), None);
+        assert_eq!(parse_step("Step up : nothing"), None);
+    }
+}

@@ -1,0 +1,464 @@
+//! One release: detect and plan for every device type, then build every
+//! service for every arch concurrently (bounded), recording each image.
+//!
+//! When one image fails, the images already building finish and are
+//! recorded, images still queued are built too, and the release is
+//! `failed`: a single run shows every broken service, not only the first.
+//! Cancelling (Ctrl-C) stops every build at once and the release is
+//! `cancelled`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{EngineConfig, EngineError, Engines};
+use super::events::{BuildEvent, EventKind};
+use super::image::{build_image, BuiltImage, ImageError, ImageJob};
+use super::log::CappedLog;
+use super::tags::image_tag;
+use crate::detect::{self, DetectOptions, DetectReport};
+use crate::plan::{BuildPlan, Composition, ServiceSource};
+use crate::plugin_host::{PluginHost, PluginSet};
+use crate::release::{
+    now_ms, ImageOutcome, ImageRecord, ImageStatus, NewImage, NewRelease, Release, ReleaseStore,
+    SourceKind, Status, StoreError,
+};
+use crate::source::{ProjectDir, SourceError};
+use crate::target::DeviceType;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub project: PathBuf,
+    /// Defaults to the project directory's name.
+    pub app: Option<String>,
+    pub device_types: Vec<DeviceType>,
+    /// `--build-arg`s; they override the project's own.
+    pub build_args: BTreeMap<String, String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// Overrides the project's target stage.
+    pub target_stage: Option<String>,
+    /// How many images build at once.
+    pub concurrency: usize,
+    pub engines: EngineConfig,
+    pub source: SourceKind,
+    pub commit: Option<String>,
+}
+
+/// A finished release and its images.
+#[derive(Debug)]
+pub struct Built {
+    pub release: Release,
+    pub images: Vec<ImageRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("no device type given: pass --device-type at least once")]
+    NoDeviceType,
+    #[error("{first} and {second} are both {arch}: a release builds each arch once, pick one of them")]
+    SameArch {
+        first: String,
+        second: String,
+        arch: String,
+    },
+    /// Detection found nothing to build or an invalid project.
+    #[error("detection failed for {device_type}")]
+    Detect {
+        device_type: String,
+        report: Box<DetectReport>,
+    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("service `{service}`: context `{context}`: {source}")]
+    Context {
+        service: String,
+        context: String,
+        #[source]
+        source: SourceError,
+    },
+}
+
+/// Lines of log quoted when a service fails.
+const FAILURE_LINES: usize = 10;
+
+/// Builds one release of `request`, reporting progress to `report`.
+pub async fn build_release(
+    host: &PluginHost,
+    plugins: &PluginSet,
+    store: &mut dyn ReleaseStore,
+    request: &BuildRequest,
+    report: &mut (dyn FnMut(&BuildEvent) + Send),
+    cancel: CancellationToken,
+) -> Result<Built, BuildError> {
+    if request.device_types.is_empty() {
+        return Err(BuildError::NoDeviceType);
+    }
+    check_one_device_type_per_arch(&request.device_types)?;
+    let project = ProjectDir::open(&request.project)?;
+    let app = request.app.clone().unwrap_or_else(|| project.name());
+    let hash = crate::release::new_release_hash(&app);
+
+    let mut plans = Vec::new();
+    for device in &request.device_types {
+        let options = DetectOptions {
+            app: app.clone(),
+            release_hash: hash.clone(),
+        };
+        let detected = detect::detect(host, plugins, &project, &device.target(), &options);
+        if !detected.is_clean() {
+            return Err(BuildError::Detect {
+                device_type: device.slug.clone(),
+                report: Box::new(detected),
+            });
+        }
+        plans.push(detected.plan);
+    }
+    let jobs = plan_jobs(&project, &plans, &hash, request)?;
+    let archs: Vec<String> = plans.iter().map(|p| p.target.arch.clone()).collect();
+    let engines = Engines::connect(&request.engines, &archs).await?;
+
+    let release = store.create_release(&NewRelease {
+        hash: hash.clone(),
+        app: app.clone(),
+        commit: request.commit.clone(),
+        source: request.source,
+        device_types: request.device_types.iter().map(|d| d.slug.clone()).collect(),
+        composition: composition_text(&project, &plans[0].composition),
+    })?;
+    report(&BuildEvent::new(EventKind::Release).message(format!(
+        "release {} ({}) of {app} for {}",
+        release.id,
+        &release.hash[..12],
+        release.device_types.join(", ")
+    )));
+
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<BuildEvent>();
+    let limit = Arc::new(Semaphore::new(request.concurrency.max(1)));
+    let mut running: JoinSet<JobResult> = JoinSet::new();
+    let mut record_ids: HashMap<(String, String), i64> = HashMap::new();
+    for planned in jobs {
+        let record = store.add_image(release.id, &planned.record)?;
+        let Some(job) = planned.job else {
+            report(
+                &BuildEvent::for_image(
+                    EventKind::Prebuilt,
+                    &planned.record.service,
+                    &planned.record.arch,
+                )
+                .message(format!("uses image {}", planned.record.reference)),
+            );
+            continue;
+        };
+        record_ids.insert((job.service.clone(), job.arch.clone()), record);
+        let engine = engines
+            .for_arch(&job.arch)
+            .expect("connected an engine for every planned arch");
+        let (limit, events, cancel) = (limit.clone(), events_tx.clone(), cancel.clone());
+        running.spawn(async move {
+            let _permit = tokio::select! {
+                permit = limit.acquire_owned() => permit.ok(),
+                _ = cancel.cancelled() => None,
+            };
+            let started_at_ms = now_ms();
+            let mut log = CappedLog::default();
+            let result = if cancel.is_cancelled() {
+                Err(ImageError::Cancelled)
+            } else {
+                let _ = events.send(BuildEvent::for_image(
+                    EventKind::Started,
+                    &job.service,
+                    &job.arch,
+                ));
+                build_image(&engine, &job, &mut log, &events, &cancel).await
+            };
+            JobResult {
+                record,
+                job,
+                started_at_ms,
+                result,
+                log,
+            }
+        });
+    }
+    drop(events_tx);
+
+    let mut failures = Vec::new();
+    let mut cancelled = false;
+    loop {
+        tokio::select! {
+            biased;
+            Some(event) = events_rx.recv() => {
+                if event.kind == EventKind::Started {
+                    if let Some(id) = event
+                        .service
+                        .as_ref()
+                        .zip(event.arch.as_ref())
+                        .and_then(|(s, a)| record_ids.get(&(s.clone(), a.clone())))
+                    {
+                        store.start_image(*id, event.time)?;
+                    }
+                }
+                report(&event);
+            }
+            done = running.join_next() => {
+                let Some(done) = done else { break };
+                let Ok(done) = done else { continue };
+                // Events the job sent before it ended come first.
+                while let Ok(event) = events_rx.try_recv() {
+                    report(&event);
+                }
+                let (record, outcome, event) = settle(done);
+                if outcome.status == ImageStatus::Failed {
+                    failures.push(event.error.clone().unwrap_or_default());
+                }
+                cancelled |= outcome.status == ImageStatus::Cancelled;
+                store.finish_image(record, &outcome)?;
+                report(&event);
+            }
+        }
+    }
+    while let Ok(event) = events_rx.try_recv() {
+        report(&event);
+    }
+
+    let (status, error) = if cancelled || cancel.is_cancelled() {
+        (Status::Cancelled, Some("cancelled by the user".to_string()))
+    } else if !failures.is_empty() {
+        (Status::Failed, Some(failures.join("\n")))
+    } else {
+        (Status::Success, None)
+    };
+    store.finish_release(release.id, status, error.as_deref(), now_ms())?;
+    report(&BuildEvent::new(EventKind::Finished).message(status.as_str()));
+    Ok(Built {
+        release: store.get(release.id)?,
+        images: store.images(release.id)?,
+    })
+}
+
+struct JobResult {
+    record: i64,
+    job: ImageJob,
+    started_at_ms: i64,
+    result: Result<BuiltImage, ImageError>,
+    log: CappedLog,
+}
+
+/// The record and the closing event of a finished job.
+fn settle(done: JobResult) -> (i64, ImageOutcome, BuildEvent) {
+    let JobResult {
+        record,
+        job,
+        started_at_ms,
+        result,
+        log,
+    } = done;
+    let ended_at_ms = now_ms();
+    let base = |kind| BuildEvent::for_image(kind, &job.service, &job.arch);
+    match result {
+        Ok(built) => (
+            record,
+                ImageOutcome {
+                status: ImageStatus::Success,
+                image_id: Some(built.image_id.clone()),
+                size_bytes: Some(built.size_bytes),
+                context_bytes: Some(built.context.bytes as i64),
+                log: log.render(),
+                error: None,
+                started_at_ms: Some(started_at_ms),
+                ended_at_ms,
+            },
+            base(EventKind::Succeeded).message(format!(
+                "{} ({}, {}) in {:.1}s",
+                job.tag,
+                short_id(&built.image_id),
+                super::image::human_bytes(built.size_bytes.max(0) as u64),
+                (ended_at_ms - started_at_ms) as f64 / 1000.0
+            )),
+        ),
+        Err(ImageError::Cancelled) => (
+            record,
+                ImageOutcome {
+                status: ImageStatus::Cancelled,
+                image_id: None,
+                size_bytes: None,
+                context_bytes: None,
+                log: log.render(),
+                error: Some("cancelled".into()),
+                started_at_ms: Some(started_at_ms),
+                ended_at_ms,
+            },
+            base(EventKind::Cancelled),
+        ),
+        Err(error) => {
+            let last = log.last_lines(FAILURE_LINES);
+            let mut message = format!("service `{}` ({}): {error}", job.service, job.arch);
+            if !last.is_empty() {
+                message.push_str("\nlast log lines:\n");
+                for line in &last {
+                    message.push_str("  ");
+                    message.push_str(line);
+                    message.push('\n');
+                }
+            }
+            let mut event = base(EventKind::Failed).error(message.trim_end());
+            if let Some(step) = error.step() {
+                event = event.step(step.split(' ').next().unwrap_or_default());
+            }
+            (
+                record,
+                    ImageOutcome {
+                    status: ImageStatus::Failed,
+                    image_id: None,
+                    size_bytes: None,
+                    context_bytes: None,
+                    log: log.render(),
+                    error: Some(error.to_string()),
+                    started_at_ms: Some(started_at_ms),
+                    ended_at_ms,
+                },
+                event,
+            )
+        }
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+/// An image of the release: its record, and the job when there is something to build.
+struct PlannedImage {
+    record: NewImage,
+    job: Option<ImageJob>,
+}
+
+fn plan_jobs(
+    project: &ProjectDir,
+    plans: &[BuildPlan],
+    hash: &str,
+    request: &BuildRequest,
+) -> Result<Vec<PlannedImage>, BuildError> {
+    let mut planned = Vec::new();
+    for plan in plans {
+        let target = &plan.target;
+        for service in &plan.services {
+            let recipe = match &service.source {
+                ServiceSource::Image { image } => {
+                    planned.push(PlannedImage {
+                        record: NewImage {
+                            service: service.name.clone(),
+                            device_type: target.device_type.clone(),
+                            arch: target.arch.clone(),
+                            platform: target.platform.clone(),
+                            project_type: Some("image".into()),
+                            plugin: None,
+                            dockerfile: None,
+                            reference: image.clone(),
+                            status: ImageStatus::Prebuilt,
+                        },
+                        job: None,
+                    });
+                    continue;
+                }
+                ServiceSource::Build(recipe) => recipe,
+            };
+            let context_dir =
+                project
+                    .context_path(&service.context)
+                    .map_err(|source| BuildError::Context {
+                        service: service.name.clone(),
+                        context: service.context.clone(),
+                        source,
+                    })?;
+            let tag = image_tag(&plan.app, &service.name, hash, &target.arch);
+            let mut build_args = recipe.build_args.clone();
+            build_args.extend(request.build_args.clone());
+            let mut labels = recipe.labels.clone();
+            labels.extend([
+                ("io.slipway.app".to_string(), plan.app.clone()),
+                ("io.slipway.service".to_string(), service.name.clone()),
+                ("io.slipway.release".to_string(), hash.to_string()),
+                ("io.slipway.arch".to_string(), target.arch.clone()),
+                (
+                    "io.slipway.device-type".to_string(),
+                    target.device_type.clone(),
+                ),
+            ]);
+            if let Some(commit) = &request.commit {
+                labels.insert("io.slipway.commit".into(), commit.clone());
+            }
+            planned.push(PlannedImage {
+                record: NewImage {
+                    service: service.name.clone(),
+                    device_type: target.device_type.clone(),
+                    arch: target.arch.clone(),
+                    platform: target.platform.clone(),
+                    project_type: Some(recipe.project_type.clone()),
+                    plugin: Some(recipe.plugin.to_string()),
+                    dockerfile: Some(recipe.dockerfile.content.clone()),
+                    reference: tag.clone(),
+                    status: ImageStatus::Queued,
+                },
+                job: Some(ImageJob {
+                    service: service.name.clone(),
+                    arch: target.arch.clone(),
+                    platform: target.platform.clone(),
+                    context_dir,
+                    context_display: service.context.clone(),
+                    dockerfile: recipe.dockerfile.content.clone(),
+                    build_args,
+                    labels,
+                    target_stage: request
+                        .target_stage
+                        .clone()
+                        .or_else(|| recipe.target_stage.clone()),
+                    tag,
+                    no_cache: request.no_cache,
+                    pull: request.pull,
+                }),
+            });
+        }
+    }
+    Ok(planned)
+}
+
+fn check_one_device_type_per_arch(devices: &[DeviceType]) -> Result<(), BuildError> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for device in devices {
+        if let Some(first) = seen.insert(&device.arch, &device.slug) {
+            return Err(BuildError::SameArch {
+                first: first.to_string(),
+                second: device.slug.clone(),
+                arch: device.arch.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The composition as recorded: the compose file itself, or what a project
+/// without one means.
+fn composition_text(project: &ProjectDir, composition: &Composition) -> String {
+    match composition {
+        Composition::Compose { file, .. } => project
+            .read_text(file)
+            .unwrap_or_else(|e| format!("# {file} could not be read back: {e}\n")),
+        Composition::SingleService => {
+            "# no compose file: the project is one service, built from its root\n\
+             services:\n  main:\n    build: .\n"
+                .to_string()
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! `slipway build`: images for every requested device type, one release.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::progress::HumanProgress;
+use super::{exit, table, PluginArgs, StoreArgs};
+use crate::build::{self, BuildError, BuildEvent, BuildRequest, EngineConfig};
+use crate::release::{ImageRecord, Release, SourceKind, Status};
+
+#[derive(Args)]
+pub(crate) struct BuildArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// A device type to build for (repeat for several; see `slipway device-types`).
+    #[arg(long = "device-type", value_name = "SLUG", required = true)]
+    device_types: Vec<String>,
+    /// The app name (default: the directory's name).
+    #[arg(long)]
+    app: Option<String>,
+    /// A build argument, NAME=VALUE (repeatable); overrides the project's.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    build_args: Vec<String>,
+    /// Build without the engine's layer cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull newer base images first (off: base images are local by default).
+    #[arg(long)]
+    pull: bool,
+    /// Build up to this stage of a multi-stage Dockerfile.
+    #[arg(long, value_name = "STAGE")]
+    target: Option<String>,
+    /// How many images build at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Build an arch on another engine, ARCH=ENDPOINT (repeatable), e.g.
+    /// aarch64=tcp://10.0.0.5:2375. Other archs use DOCKER_HOST or the local socket.
+    #[arg(long = "engine", value_name = "ARCH=ENDPOINT", env = "SLIPWAY_ENGINES", value_delimiter = ',')]
+    engines: Vec<String>,
+    /// Newline-delimited JSON events instead of human output.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
+    let mut device_types = Vec::new();
+    for slug in &args.device_types {
+        match crate::target::lookup(slug) {
+            Ok(device) => device_types.push(device),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::USAGE);
+            }
+        }
+    }
+    let mut build_args = BTreeMap::new();
+    for arg in &args.build_args {
+        match arg.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                build_args.insert(name.to_string(), value.to_string());
+            }
+            _ => {
+                eprintln!("error: --build-arg `{arg}`: expected NAME=VALUE");
+                return Ok(exit::USAGE);
+            }
+        }
+    }
+    let engines = match EngineConfig::from_mappings(&args.engines) {
+        Ok(engines) => engines,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let request = BuildRequest {
+        project: args.path.clone(),
+        app: args.app.clone(),
+        device_types,
+        build_args,
+        no_cache: args.no_cache,
+        pull: args.pull,
+        target_stage: args.target.clone(),
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        engines,
+        source: SourceKind::Local,
+        commit: None,
+    };
+    let (host, plugins) = args.plugins.host_and_plugins()?;
+    let mut store = args.store.open()?;
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let cancel = CancellationToken::new();
+    let json = args.json;
+    let mut human = (!json).then(HumanProgress::new);
+    let mut report = move |event: &BuildEvent| match &mut human {
+        Some(human) => human.event(event),
+        None => super::emit(&format!(
+            "{}\n",
+            serde_json::to_string(event).unwrap_or_default()
+        )),
+    };
+    let outcome = runtime.block_on(async {
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            wait_for_stop_signal().await;
+            on_signal.cancel();
+        });
+        build::build_release(&host, &plugins, &mut store, &request, &mut report, cancel).await
+    });
+    // Builds are done or dropped; leave stragglers (a blocked context walk) behind.
+    runtime.shutdown_background();
+
+    let built = match outcome {
+        Ok(built) => built,
+        Err(BuildError::Detect {
+            device_type,
+            report,
+        }) => {
+            for problem in &report.problems {
+                eprintln!("error: {device_type}: {}", problem.message);
+            }
+            return Ok(if report.only_nothing_detected() {
+                exit::NOTHING_DETECTED
+            } else {
+                exit::INVALID
+            });
+        }
+        Err(e @ (BuildError::NoDeviceType | BuildError::SameArch { .. })) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        super::emit(&format!(
+            "{}\n",
+            json!({
+                "kind": "summary",
+                "release": built.release,
+                "images": built.images.iter().map(image_summary).collect::<Vec<_>>(),
+            })
+        ));
+    } else {
+        super::emit(&summary(&built.release, &built.images));
+        if let Some(error) = &built.release.error {
+            if built.release.status == Status::Failed {
+                eprintln!("error: release {} failed:\n{error}", built.release.id);
+            }
+        }
+    }
+    Ok(match built.release.status {
+        Status::Success => exit::OK,
+        Status::Cancelled => exit::CANCELLED,
+        _ => exit::BUILD_FAILED,
+    })
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn image_summary(image: &ImageRecord) -> serde_json::Value {
+    json!({
+        "service": image.service,
+        "arch": image.arch,
+        "device_type": image.device_type,
+        "platform": image.platform,
+        "status": image.status,
+        "project_type": image.project_type,
+        "plugin": image.plugin,
+        "image": image.reference,
+        "image_id": image.image_id,
+        "size_bytes": image.size_bytes,
+        "context_bytes": image.context_bytes,
+        "duration_ms": image.duration_ms,
+        "error": image.error,
+    })
+}
+
+pub(crate) fn summary(release: &Release, images: &[ImageRecord]) -> String {
+    let mut out = format!(
+        "\nrelease {} ({}) of {}: {}{}\n",
+        release.id,
+        &release.hash[..12.min(release.hash.len())],
+        release.app,
+        release.status,
+        release
+            .duration_ms
+            .map(|ms| format!(" in {}", seconds(ms)))
+            .unwrap_or_default()
+    );
+    let rows: Vec<Vec<String>> = images
+        .iter()
+        .map(|image| {
+            vec![
+                image.service.clone(),
+                image.arch.clone(),
+                image.status.as_str().to_string(),
+                image.project_type.clone().unwrap_or_default(),
+                image.reference.clone(),
+                image
+                    .size_bytes
+                    .map(|b| build::image::human_bytes(b.max(0) as u64))
+                    .unwrap_or_default(),
+                image.duration_ms.map(seconds).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["SERVICE", "ARCH", "STATUS", "TYPE", "IMAGE", "SIZE", "TIME"],
+        &rows,
+    ));
+    out
+}
+
+pub(crate) fn seconds(ms: i64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}

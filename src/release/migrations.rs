@@ -1,0 +1,46 @@
+//! The schema, as numbered migrations applied in order. The database's
+//! `user_version` is the number of migrations it has seen.
+
+/// Each entry moves the schema one version up. Never edit a shipped entry:
+/// append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: releases and their images.
+    r#"
+    CREATE TABLE releases (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash          TEXT    NOT NULL UNIQUE,
+        app           TEXT    NOT NULL,
+        commit_sha    TEXT,
+        source        TEXT    NOT NULL,
+        status        TEXT    NOT NULL,
+        device_types  TEXT    NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms   INTEGER,
+        composition   TEXT    NOT NULL,
+        error         TEXT
+    );
+    CREATE INDEX releases_by_app ON releases (app, id);
+    CREATE INDEX releases_by_status ON releases (status);
+    CREATE TABLE images (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id    INTEGER NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
+        service       TEXT    NOT NULL,
+        device_type   TEXT    NOT NULL,
+        arch          TEXT    NOT NULL,
+        platform      TEXT    NOT NULL,
+        status        TEXT    NOT NULL,
+        project_type  TEXT,
+        plugin        TEXT,
+        dockerfile    TEXT,
+        reference     TEXT    NOT NULL,
+        image_id      TEXT,
+        size_bytes    INTEGER,
+        context_bytes INTEGER,
+        log           TEXT    NOT NULL DEFAULT '',
+        error         TEXT,
+        started_at_ms INTEGER,
+        ended_at_ms   INTEGER,
+        UNIQUE (release_id, service, arch)
+    );
+    "#,
+];
