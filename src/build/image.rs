@@ -120,11 +120,10 @@ pub async fn build_image(
     if let Some(stage) = &job.target_stage {
         options = options.target(stage);
     }
-    let mut output = engine.docker.build_image(
-        options.build(),
-        None,
-        Some(bollard::body_try_stream(body)),
-    );
+    let mut output =
+        engine
+            .docker
+            .build_image(options.build(), None, Some(bollard::body_try_stream(body)));
 
     let mut progress = Progress::new(job, events);
     let mut image_id = None;
@@ -202,14 +201,15 @@ pub async fn build_image(
         return Err(ImageError::Step { step, message });
     }
 
-    let inspected = engine
-        .docker
-        .inspect_image(&job.tag)
-        .await
-        .map_err(|e| ImageError::Engine {
-            endpoint: engine.endpoint.clone(),
-            message: format!("inspecting {}: {e}", job.tag),
-        })?;
+    let inspected =
+        engine
+            .docker
+            .inspect_image(&job.tag)
+            .await
+            .map_err(|e| ImageError::Engine {
+                endpoint: engine.endpoint.clone(),
+                message: format!("inspecting {}: {e}", job.tag),
+            })?;
     let found = Platform {
         os: inspected.os.clone().unwrap_or_default(),
         architecture: inspected.architecture.clone().unwrap_or_default(),
@@ -217,6 +217,15 @@ pub async fn build_image(
     };
     let expected = Platform::parse(&job.platform);
     if !expected.accepts(&found) {
+        // The tag must not stay on an image for the wrong devices.
+        let _ = engine
+            .docker
+            .remove_image(
+                &job.tag,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
         return Err(ImageError::PlatformMismatch {
             expected: expected.to_string(),
             found: found.to_string(),

@@ -63,7 +63,9 @@ pub enum BuildError {
     Source(#[from] SourceError),
     #[error("no device type given: pass --device-type at least once")]
     NoDeviceType,
-    #[error("{first} and {second} are both {arch}: a release builds each arch once, pick one of them")]
+    #[error(
+        "{first} and {second} are both {arch}: a release builds each arch once, pick one of them"
+    )]
     SameArch {
         first: String,
         second: String,
@@ -132,7 +134,11 @@ pub async fn build_release(
         app: app.clone(),
         commit: request.commit.clone(),
         source: request.source,
-        device_types: request.device_types.iter().map(|d| d.slug.clone()).collect(),
+        device_types: request
+            .device_types
+            .iter()
+            .map(|d| d.slug.clone())
+            .collect(),
         composition: composition_text(&project, &plans[0].composition),
     })?;
     report(&BuildEvent::new(EventKind::Release).message(format!(
@@ -268,7 +274,7 @@ fn settle(done: JobResult) -> (i64, ImageOutcome, BuildEvent) {
     match result {
         Ok(built) => (
             record,
-                ImageOutcome {
+            ImageOutcome {
                 status: ImageStatus::Success,
                 image_id: Some(built.image_id.clone()),
                 size_bytes: Some(built.size_bytes),
@@ -288,7 +294,7 @@ fn settle(done: JobResult) -> (i64, ImageOutcome, BuildEvent) {
         ),
         Err(ImageError::Cancelled) => (
             record,
-                ImageOutcome {
+            ImageOutcome {
                 status: ImageStatus::Cancelled,
                 image_id: None,
                 size_bytes: None,
@@ -317,7 +323,7 @@ fn settle(done: JobResult) -> (i64, ImageOutcome, BuildEvent) {
             }
             (
                 record,
-                    ImageOutcome {
+                ImageOutcome {
                     status: ImageStatus::Failed,
                     image_id: None,
                     size_bytes: None,

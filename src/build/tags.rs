@@ -57,6 +57,9 @@ mod tests {
             image_tag("Fleet Demo", "API_v2", "3f9c2a71b0de4455", "aarch64"),
             "fleet-demo/api_v2:3f9c2a71b0de-aarch64"
         );
-        assert_eq!(image_tag("--", "main", "ab", "amd64"), "unnamed/main:ab-amd64");
+        assert_eq!(
+            image_tag("--", "main", "ab", "amd64"),
+            "unnamed/main:ab-amd64"
+        );
     }
 }

@@ -40,7 +40,12 @@ pub(crate) struct BuildArgs {
     concurrency: Option<usize>,
     /// Build an arch on another engine, ARCH=ENDPOINT (repeatable), e.g.
     /// aarch64=tcp://10.0.0.5:2375. Other archs use DOCKER_HOST or the local socket.
-    #[arg(long = "engine", value_name = "ARCH=ENDPOINT", env = "SLIPWAY_ENGINES", value_delimiter = ',')]
+    #[arg(
+        long = "engine",
+        value_name = "ARCH=ENDPOINT",
+        env = "SLIPWAY_ENGINES",
+        value_delimiter = ','
+    )]
     engines: Vec<String>,
     /// Newline-delimited JSON events instead of human output.
     #[arg(long)]

@@ -122,7 +122,9 @@ impl StoreArgs {
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
                 .map(|d| d.join("slipway"))
-                .ok_or_else(|| anyhow::anyhow!("no data dir: set SLIPWAY_DATA_DIR or pass --data-dir"))?,
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no data dir: set SLIPWAY_DATA_DIR or pass --data-dir")
+                })?,
         };
         Ok(crate::release::SqliteStore::open(&dir)?)
     }

@@ -184,7 +184,9 @@ impl ImageStatus {
     }
 
     pub fn parse(s: &str) -> Option<ImageStatus> {
-        ImageStatus::ALL.into_iter().find(|status| status.as_str() == s)
+        ImageStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
     }
 }
 
@@ -301,4 +303,3 @@ pub fn new_release_hash(app: &str) -> String {
     hasher.update(app.as_bytes());
     hex::encode(&hasher.finalize()[..16])
 }
-

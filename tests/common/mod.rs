@@ -91,3 +91,142 @@ pub fn chosen_plugins(service: &Value) -> Vec<(String, bool)> {
         })
         .collect()
 }
+
+/// Whether a Docker engine answers. With `SLIPWAY_REQUIRE_DOCKER=1` (the
+/// test command sets it) a missing engine fails the test instead of skipping it.
+pub fn docker_available(test: &str) -> bool {
+    let up = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false);
+    if up {
+        return true;
+    }
+    if std::env::var("SLIPWAY_REQUIRE_DOCKER").as_deref() == Ok("1") {
+        panic!(
+            "{test}: no Docker engine, and SLIPWAY_REQUIRE_DOCKER=1: run scripts/setup-docker.sh"
+        );
+    }
+    eprintln!("SKIPPED {test}: no Docker engine (run scripts/setup-docker.sh)");
+    false
+}
+
+/// Runs the docker CLI and returns its stdout; panics on failure.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A project written into a fresh temporary directory.
+pub struct TempProject {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempProject {
+    /// `name` becomes the directory's (and so the app's) name.
+    pub fn new(name: &str, files: &[(&str, &str)]) -> TempProject {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir()
+            .expect("temp dir");
+        for (path, content) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        TempProject { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.dir.path().to_str().expect("utf-8 path")
+    }
+}
+
+/// The outcome of `slipway build ... --json` against a data dir.
+pub struct BuildRun {
+    pub code: i32,
+    pub events: Vec<Value>,
+    pub summary: Value,
+    pub stderr: String,
+}
+
+impl BuildRun {
+    pub fn image(&self, service: &str, arch: &str) -> &Value {
+        self.summary["images"]
+            .as_array()
+            .and_then(|all| {
+                all.iter()
+                    .find(|i| i["service"] == service && i["arch"] == arch)
+            })
+            .unwrap_or_else(|| panic!("no image {service}/{arch} in {:#}", self.summary))
+    }
+
+    pub fn events_of(&self, kind: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["kind"] == kind).collect()
+    }
+}
+
+pub fn slipway_in(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(args)
+        .env("SLIPWAY_CACHE_DIR", cache_dir())
+        .env("SLIPWAY_DATA_DIR", data_dir)
+        .env_remove("SLIPWAY_LOG")
+        .output()
+        .expect("the slipway binary runs")
+}
+
+pub fn build(data_dir: &Path, project: &Path, devices: &[&str], extra: &[&str]) -> BuildRun {
+    let mut args = vec!["build", project.to_str().unwrap(), "--json"];
+    for device in devices {
+        args.extend(["--device-type", device]);
+    }
+    args.extend_from_slice(extra);
+    let out = slipway_in(data_dir, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut events: Vec<Value> = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("--json line is JSON ({e}): {line}"))
+        })
+        .collect();
+    let summary = match events.last() {
+        Some(last) if last["kind"] == "summary" => events.pop().unwrap(),
+        _ => Value::Null,
+    };
+    BuildRun {
+        code: out.status.code().unwrap_or(-1),
+        events,
+        summary,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `slipway releases --json`, parsed.
+pub fn releases(data_dir: &Path) -> Vec<Value> {
+    let out = slipway_in(data_dir, &["releases", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("releases --json is JSON")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

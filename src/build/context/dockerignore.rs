@@ -126,7 +126,10 @@ mod tests {
         assert!(!ignore.excludes("logs/app.log"), "* does not cross /");
         assert!(!ignore.excludes("keep.log"), "! re-includes");
         assert!(ignore.excludes("secrets"));
-        assert!(ignore.excludes("secrets/key.pem"), "a matched dir covers its files");
+        assert!(
+            ignore.excludes("secrets/key.pem"),
+            "a matched dir covers its files"
+        );
         assert!(ignore.excludes("build/a/b/c.o"));
         assert!(ignore.excludes("build/c.o"), "** matches zero dirs");
         assert!(!ignore.excludes("build/c.c"));
@@ -150,6 +153,8 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(error.line, 2);
-        assert!(error.to_string().starts_with(".dockerignore:2: invalid pattern `[unclosed`"));
+        assert!(error
+            .to_string()
+            .starts_with(".dockerignore:2: invalid pattern `[unclosed`"));
     }
 }
