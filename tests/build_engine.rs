@@ -396,6 +396,18 @@ fn start_sleeping_build(
     child
 }
 
+/// A `sleep` command no other test run uses, so leftovers cannot be confused.
+fn unique_sleep() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "sleep {}",
+        100_000 + (nanos % 800_000) + std::process::id() % 1000
+    )
+}
+
 fn sleeping_containers(marker: &str) -> usize {
     docker(&["ps", "--no-trunc", "--format", "{{.Command}}"])
         .lines()
@@ -422,17 +434,12 @@ fn ctrl_c_cancels_the_build_and_marks_the_release_cancelled() {
     if !docker_available("cancellation") {
         return;
     }
-    let project = TempProject::new(
-        "cancel",
-        &[("Dockerfile", "FROM busybox:slipway\nRUN sleep 6123\n")],
-    );
+    let marker = unique_sleep();
+    let dockerfile = format!("FROM busybox:slipway\nRUN {marker}\n");
+    let project = TempProject::new("cancel", &[("Dockerfile", &dockerfile)]);
     let data = data_dir();
     let mut child = start_sleeping_build(data.path(), &project, "t-cancel");
-    assert_eq!(
-        sleeping_containers("sleep 6123"),
-        1,
-        "the RUN step is running"
-    );
+    assert_eq!(sleeping_containers(&marker), 1, "the RUN step is running");
     let interrupt = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -444,7 +451,7 @@ fn ctrl_c_cancels_the_build_and_marks_the_release_cancelled() {
     assert_eq!(listed[0]["status"], "cancelled");
     // The engine stops the step's container once the request is gone.
     let start = Instant::now();
-    while sleeping_containers("sleep 6123") > 0 {
+    while sleeping_containers(&marker) > 0 {
         assert!(
             start.elapsed() < Duration::from_secs(15),
             "the build container survived"
@@ -458,10 +465,9 @@ fn a_killed_build_leaves_an_interrupted_release_not_a_running_one() {
     if !docker_available("interrupted") {
         return;
     }
-    let project = TempProject::new(
-        "killed",
-        &[("Dockerfile", "FROM busybox:slipway\nRUN sleep 7123\n")],
-    );
+    let marker = unique_sleep();
+    let dockerfile = format!("FROM busybox:slipway\nRUN {marker}\n");
+    let project = TempProject::new("killed", &[("Dockerfile", &dockerfile)]);
     let data = data_dir();
     let mut child = start_sleeping_build(data.path(), &project, "t-killed");
     child.kill().unwrap(); // SIGKILL: no chance to clean up
@@ -470,7 +476,7 @@ fn a_killed_build_leaves_an_interrupted_release_not_a_running_one() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["status"], "interrupted");
     let start = Instant::now();
-    while sleeping_containers("sleep 7123") > 0 {
+    while sleeping_containers(&marker) > 0 {
         assert!(
             start.elapsed() < Duration::from_secs(15),
             "the build container survived"
