@@ -35,7 +35,7 @@ fn single_dockerfile_becomes_a_labelled_image_and_a_release() {
         "single",
         &[(
             "Dockerfile",
-            "FROM busybox:slipway\nRUN echo built-by-slipway > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+            "FROM busybox:slipway\nARG GREETING=unset\nRUN echo $GREETING > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
         )],
     );
     let data = data_dir();
@@ -43,7 +43,12 @@ fn single_dockerfile_becomes_a_labelled_image_and_a_release() {
         data.path(),
         project.path(),
         &["intel-nuc"],
-        &["--app", "t-single"],
+        &[
+            "--app",
+            "t-single",
+            "--build-arg",
+            "GREETING=built-by-slipway",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let tag = tag_of(&run, "main", "amd64");
@@ -79,7 +84,7 @@ fn single_dockerfile_becomes_a_labelled_image_and_a_release() {
     assert!(image["dockerfile"]
         .as_str()
         .unwrap()
-        .contains("built-by-slipway"));
+        .contains("ARG GREETING"));
     assert!(image["log"]
         .as_str()
         .unwrap()

@@ -111,6 +111,8 @@ impl BuildContext {
         header.set_entry_type(EntryType::Regular);
         header.set_size(self.dockerfile.len() as u64);
         header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
         header.set_mtime(0);
         tar.append_data(&mut header, DOCKERFILE_NAME, self.dockerfile.as_bytes())
             .map_err(|e| self.io_error(&self.root, e))?;

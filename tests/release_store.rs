@@ -1,0 +1,159 @@
+//! The release record on a real SQLite file: migrations, the interrupted
+//! sweep, two live builders side by side, a database from the future.
+
+use slipway::release::{
+    ImageOutcome, ImageStatus, NewImage, NewRelease, ReleaseFilter, ReleaseStore, SourceKind,
+    SqliteStore, Status, StoreError,
+};
+
+fn new_release(app: &str) -> NewRelease {
+    NewRelease {
+        hash: slipway::release::new_release_hash(app),
+        app: app.into(),
+        commit: None,
+        source: SourceKind::Local,
+        device_types: vec!["raspberrypi4-64".into()],
+        composition: "services:\n  main:\n    build: .\n".into(),
+    }
+}
+
+fn image(service: &str) -> NewImage {
+    NewImage {
+        service: service.into(),
+        device_type: "raspberrypi4-64".into(),
+        arch: "aarch64".into(),
+        platform: "linux/arm64".into(),
+        project_type: Some("dockerfile".into()),
+        plugin: Some("dockerfile@0.1.0".into()),
+        dockerfile: Some("FROM busybox:slipway\n".into()),
+        reference: format!("app/{service}:abc-aarch64"),
+        status: ImageStatus::Queued,
+    }
+}
+
+#[test]
+fn a_release_round_trips_through_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let release = store.create_release(&new_release("fleet")).unwrap();
+        assert_eq!(release.status, Status::Running);
+        let image_id = store.add_image(release.id, &image("api")).unwrap();
+        store.start_image(image_id, release.started_at_ms).unwrap();
+        store
+            .finish_image(
+                image_id,
+                &ImageOutcome {
+                    status: ImageStatus::Success,
+                    image_id: Some("sha256:feed".into()),
+                    size_bytes: Some(1234),
+                    context_bytes: Some(99),
+                    log: "Step 1/1 : FROM busybox:slipway\n".into(),
+                    error: None,
+                    started_at_ms: None,
+                    ended_at_ms: release.started_at_ms + 1500,
+                },
+            )
+            .unwrap();
+        store
+            .finish_release(
+                release.id,
+                Status::Success,
+                None,
+                release.started_at_ms + 2000,
+            )
+            .unwrap();
+        release.id
+    };
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let release = store.get(id).unwrap();
+    assert_eq!(release.status, Status::Success);
+    assert_eq!(release.duration_ms, Some(2000));
+    let images = store.images(id).unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].image_id.as_deref(), Some("sha256:feed"));
+    assert_eq!(images[0].duration_ms, Some(1500));
+    assert!(images[0].log.contains("FROM busybox"));
+    let journal: String = rusqlite::Connection::open(dir.path().join("releases.sqlite"))
+        .unwrap()
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+}
+
+#[test]
+fn a_running_release_is_interrupted_only_once_its_builder_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut builder = SqliteStore::open(dir.path()).unwrap();
+    let release = builder.create_release(&new_release("fleet")).unwrap();
+    let image_id = builder.add_image(release.id, &image("api")).unwrap();
+    builder
+        .start_image(image_id, release.started_at_ms)
+        .unwrap();
+
+    // Another command opening the store while the builder lives sees it running.
+    let reader = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(reader.get(release.id).unwrap().status, Status::Running);
+    drop(reader);
+
+    drop(builder); // the builder ends without finishing the release
+    let after = SqliteStore::open(dir.path()).unwrap();
+    let interrupted = after.get(release.id).unwrap();
+    assert_eq!(interrupted.status, Status::Interrupted);
+    assert!(interrupted.ended_at_ms.is_some());
+    assert_eq!(
+        after.images(release.id).unwrap()[0].status,
+        ImageStatus::Interrupted
+    );
+    let listed = after
+        .list(&ReleaseFilter {
+            status: Some(Status::Interrupted),
+            ..ReleaseFilter::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+#[test]
+fn filters_by_app_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    for (app, status) in [
+        ("a", Status::Success),
+        ("a", Status::Failed),
+        ("b", Status::Success),
+    ] {
+        let release = store.create_release(&new_release(app)).unwrap();
+        store
+            .finish_release(release.id, status, None, release.started_at_ms + 1)
+            .unwrap();
+    }
+    let only = |app: Option<&str>, status: Option<Status>| {
+        store
+            .list(&ReleaseFilter {
+                app: app.map(str::to_string),
+                status,
+                limit: None,
+            })
+            .unwrap()
+            .len()
+    };
+    assert_eq!(only(None, None), 3);
+    assert_eq!(only(Some("a"), None), 2);
+    assert_eq!(only(Some("a"), Some(Status::Success)), 1);
+    assert_eq!(only(None, Some(Status::Failed)), 1);
+    assert!(matches!(store.get(999), Err(StoreError::NotFound(999))));
+}
+
+#[test]
+fn a_database_from_a_newer_slipway_is_refused_not_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("releases.sqlite")).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let error = SqliteStore::open(dir.path()).err().expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("schema version 99"), "{message}");
+    assert!(message.contains("upgrade slipway"), "{message}");
+}
