@@ -78,15 +78,11 @@ pub async fn build_image(
     events: &UnboundedSender<BuildEvent>,
     cancel: &CancellationToken,
 ) -> Result<BuiltImage, ImageError> {
-    // The classic builder turns each API label into a step of its own; one
-    // LABEL line appended to the final stage costs one step for all of them.
-    let labels_in_dockerfile = job.target_stage.is_none();
-    let dockerfile = if labels_in_dockerfile {
-        with_label_line(&job.dockerfile, &job.labels)
-    } else {
-        job.dockerfile.clone()
-    };
-    let context = BuildContext::prepare(&job.context_dir, &job.context_display, dockerfile)?;
+    let context = BuildContext::prepare(
+        &job.context_dir,
+        &job.context_display,
+        job.dockerfile.clone(),
+    )?;
     let (chunks, writer) = context.stream();
     let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
         chunks.recv().await.map(|chunk| (chunk, chunks))
@@ -97,20 +93,10 @@ pub async fn build_image(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let labels: HashMap<&str, &str> = if labels_in_dockerfile {
-        HashMap::new()
-    } else {
-        job.labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
-    };
     let mut options = BuildImageOptionsBuilder::default()
         .dockerfile(DOCKERFILE_NAME)
-        .t(&job.tag)
         .platform(&job.platform)
         .buildargs(&build_args)
-        .labels(&labels)
         .nocache(job.no_cache)
         .rm(true)
         .forcerm(true);
@@ -201,15 +187,21 @@ pub async fn build_image(
         return Err(ImageError::Step { step, message });
     }
 
-    let inspected =
-        engine
-            .docker
-            .inspect_image(&job.tag)
-            .await
-            .map_err(|e| ImageError::Engine {
-                endpoint: engine.endpoint.clone(),
-                message: format!("inspecting {}: {e}", job.tag),
-            })?;
+    let built = image_id
+        .or(progress.built.clone())
+        .ok_or_else(|| ImageError::Engine {
+            endpoint: engine.endpoint.clone(),
+            message: "the build ended without naming the image it built".into(),
+        })?;
+
+    let inspected = engine
+        .docker
+        .inspect_image(&built)
+        .await
+        .map_err(|e| ImageError::Engine {
+            endpoint: engine.endpoint.clone(),
+            message: format!("inspecting {built}: {e}"),
+        })?;
     let found = Platform {
         os: inspected.os.clone().unwrap_or_default(),
         architecture: inspected.architecture.clone().unwrap_or_default(),
@@ -217,40 +209,88 @@ pub async fn build_image(
     };
     let expected = Platform::parse(&job.platform);
     if !expected.accepts(&found) {
-        // The tag must not stay on an image for the wrong devices.
-        let _ = engine
-            .docker
-            .remove_image(
-                &job.tag,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await;
         return Err(ImageError::PlatformMismatch {
             expected: expected.to_string(),
             found: found.to_string(),
         });
     }
+    // Only a checked image gets the release's labels and tag.
+    label_and_tag(engine, job, &built, log).await?;
+    let tagged = engine
+        .docker
+        .inspect_image(&job.tag)
+        .await
+        .map_err(|e| ImageError::Engine {
+            endpoint: engine.endpoint.clone(),
+            message: format!("inspecting {}: {e}", job.tag),
+        })?;
     Ok(BuiltImage {
-        image_id: inspected.id.or(image_id).unwrap_or_default(),
-        size_bytes: inspected.size.unwrap_or(0),
+        image_id: tagged.id.unwrap_or(built),
+        size_bytes: tagged.size.unwrap_or(0),
         context,
     })
 }
 
-fn with_label_line(dockerfile: &str, labels: &BTreeMap<String, String>) -> String {
-    if labels.is_empty() {
-        return dockerfile.to_string();
+/// Adds the release's labels to the built image and tags it.
+///
+/// The labels change with every release, so a step that sets them never
+/// hits the cache. Run inside the main build, that step would commit while
+/// the engine still holds the extracted build context, and the commit's
+/// filesystem sync would write the whole context out (seconds for a large
+/// one). A second build from the image id, with a context of one Dockerfile,
+/// costs one small commit instead, and the main build stays fully cacheable.
+async fn label_and_tag(
+    engine: &Engine,
+    job: &ImageJob,
+    image: &str,
+    log: &mut CappedLog,
+) -> Result<(), ImageError> {
+    let engine_error = |message: String| ImageError::Engine {
+        endpoint: engine.endpoint.clone(),
+        message: format!("labelling {image} as {}: {message}", job.tag),
+    };
+    let mut dockerfile = format!("FROM {image}\n");
+    if !job.labels.is_empty() {
+        dockerfile.push_str("LABEL");
+        for (key, value) in &job.labels {
+            // JSON string quoting is a valid Dockerfile double-quoted word.
+            let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+            dockerfile.push_str(&format!(" {}={}", quote(key), quote(value)));
+        }
+        dockerfile.push('\n');
     }
-    let mut out = dockerfile.trim_end().to_string();
-    out.push_str("\nLABEL");
-    for (key, value) in labels {
-        // JSON string quoting is a valid Dockerfile double-quoted word.
-        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        out.push_str(&format!(" {}={}", quote(key), quote(value)));
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .map_err(|e| engine_error(e.to_string()))?;
+    let body = tar.into_inner().map_err(|e| engine_error(e.to_string()))?;
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(&job.tag)
+        .platform(&job.platform)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut output =
+        engine
+            .docker
+            .build_image(options, None, Some(bollard::body_full(body.into())));
+    while let Some(item) = output.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    return Err(engine_error(message));
+                }
+            }
+            Err(e) => return Err(engine_error(e.to_string())),
+        }
     }
-    out.push('\n');
-    out
+    log.push(&format!("[slipway] labelled and tagged {}\n", job.tag));
+    Ok(())
 }
 
 /// Splits the engine's output into lines, spots `Step N/M : ...` headers,
@@ -260,6 +300,8 @@ struct Progress<'a> {
     events: &'a UnboundedSender<BuildEvent>,
     partial: String,
     step: Option<String>,
+    /// The image id from `Successfully built <id>`.
+    built: Option<String>,
 }
 
 impl<'a> Progress<'a> {
@@ -269,6 +311,7 @@ impl<'a> Progress<'a> {
             events,
             partial: String::new(),
             step: None,
+            built: None,
         }
     }
 
@@ -291,6 +334,9 @@ impl<'a> Progress<'a> {
     fn line(&mut self, line: &str) {
         if line.is_empty() {
             return;
+        }
+        if let Some(id) = line.strip_prefix("Successfully built ") {
+            self.built = Some(id.trim().to_string());
         }
         let event = BuildEvent::for_image(EventKind::Log, &self.job.service, &self.job.arch);
         if let Some((step, instruction)) = parse_step(line) {
