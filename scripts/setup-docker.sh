@@ -55,6 +55,11 @@ if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || [ ! -e /proc/sys/fs/binfmt_
     update-binfmts --enable >/dev/null 2>&1 || true
 fi
 for emulator in qemu-aarch64 qemu-arm; do
+    # An entry switched off (echo 0 > ...) is switched back on.
+    if [ -e "/proc/sys/fs/binfmt_misc/$emulator" ] &&
+        ! grep -q '^enabled' "/proc/sys/fs/binfmt_misc/$emulator"; then
+        echo 1 >"/proc/sys/fs/binfmt_misc/$emulator"
+    fi
     grep -q '^enabled' "/proc/sys/fs/binfmt_misc/$emulator" 2>/dev/null || {
         log "binfmt_misc has no enabled $emulator entry; foreign-arch RUN steps would fail"
         exit 1

@@ -358,12 +358,24 @@ fn dockerignore_and_metadata_dirs_stay_out_of_the_image() {
         .starts_with("build context:"));
 }
 
-/// Starts a build of a project whose RUN step sleeps, and waits for it to start.
+/// A running `slipway build`, killed if the test ends early.
+struct Builder(std::process::Child);
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a build of a project whose RUN step runs `marker` (a sleep), and
+/// waits until the step's container is running.
 fn start_sleeping_build(
     data: &std::path::Path,
     project: &TempProject,
     app: &str,
-) -> std::process::Child {
+    marker: &str,
+) -> Builder {
     let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args([
             "build",
@@ -395,8 +407,16 @@ fn start_sleeping_build(
     }
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    std::thread::sleep(Duration::from_millis(800));
-    child
+    let builder = Builder(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sleeping_containers(marker) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the RUN step's container never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    builder
 }
 
 /// A `sleep` command no other test run uses, so leftovers cannot be confused.
@@ -441,14 +461,14 @@ fn ctrl_c_cancels_the_build_and_marks_the_release_cancelled() {
     let dockerfile = format!("FROM busybox:slipway\nRUN {marker}\n");
     let project = TempProject::new("cancel", &[("Dockerfile", &dockerfile)]);
     let data = data_dir();
-    let mut child = start_sleeping_build(data.path(), &project, "t-cancel");
+    let mut builder = start_sleeping_build(data.path(), &project, "t-cancel", &marker);
     assert_eq!(sleeping_containers(&marker), 1, "the RUN step is running");
     let interrupt = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &builder.0.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupt.success());
-    let status = wait_exit(&mut child, Duration::from_secs(15));
+    let status = wait_exit(&mut builder.0, Duration::from_secs(15));
     assert_eq!(status.code(), Some(130));
     let listed = releases(data.path());
     assert_eq!(listed[0]["status"], "cancelled");
@@ -472,9 +492,9 @@ fn a_killed_build_leaves_an_interrupted_release_not_a_running_one() {
     let dockerfile = format!("FROM busybox:slipway\nRUN {marker}\n");
     let project = TempProject::new("killed", &[("Dockerfile", &dockerfile)]);
     let data = data_dir();
-    let mut child = start_sleeping_build(data.path(), &project, "t-killed");
-    child.kill().unwrap(); // SIGKILL: no chance to clean up
-    child.wait().unwrap();
+    let mut builder = start_sleeping_build(data.path(), &project, "t-killed", &marker);
+    builder.0.kill().unwrap(); // SIGKILL: no chance to clean up
+    builder.0.wait().unwrap();
     let listed = releases(data.path());
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["status"], "interrupted");
@@ -552,4 +572,62 @@ fn an_unreachable_engine_is_a_clear_error() {
     assert!(stderr.contains("scripts/setup-docker.sh"), "{stderr}");
     // Nothing was recorded for a build that never started.
     assert!(releases(data.path()).is_empty());
+}
+
+/// Switches one binfmt_misc entry off for the life of the guard.
+struct EmulationOff(&'static str);
+
+impl EmulationOff {
+    fn new(entry: &'static str) -> Option<EmulationOff> {
+        let path = format!("/proc/sys/fs/binfmt_misc/{entry}");
+        std::fs::write(&path, "0").ok()?;
+        Some(EmulationOff(entry))
+    }
+}
+
+impl Drop for EmulationOff {
+    fn drop(&mut self) {
+        let _ = std::fs::write(format!("/proc/sys/fs/binfmt_misc/{}", self.0), "1");
+    }
+}
+
+#[test]
+fn missing_emulation_is_named_not_just_exec_format_error() {
+    if !docker_available("missing_emulation") {
+        return;
+    }
+    // Only 32-bit ARM is switched off: the other tests build arm64 and amd64.
+    let Some(_off) = EmulationOff::new("qemu-arm") else {
+        assert_ne!(
+            std::env::var("SLIPWAY_REQUIRE_DOCKER").as_deref(),
+            Ok("1"),
+            "cannot switch qemu-arm off (not root?)"
+        );
+        eprintln!("SKIPPED missing_emulation: cannot switch binfmt_misc entries");
+        return;
+    };
+    let project = TempProject::new(
+        "noemu",
+        &[(
+            "Dockerfile.template",
+            "FROM busybox:slipway-%%BALENA_ARCH%%\nRUN uname -m > /arch\n",
+        )],
+    );
+    let data = data_dir();
+    let run = build(
+        data.path(),
+        project.path(),
+        &["raspberrypi3"],
+        &["--app", "t-noemu", "--no-cache"],
+    );
+    assert_eq!(run.code, 30, "{}", run.stderr);
+    let error = run.events_of("failed")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("cannot run linux/arm/v7 programs (exec format error): no emulation"),
+        "{error}"
+    );
+    assert!(error.contains("setup-docker.sh"), "{error}");
 }
