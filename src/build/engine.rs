@@ -63,8 +63,6 @@ impl EngineConfig {
 pub struct Engine {
     pub endpoint: String,
     pub docker: Docker,
-    /// The engine's own platform, e.g. `linux/amd64`.
-    pub native_arch: String,
 }
 
 /// The engines of one build, by arch.
@@ -111,19 +109,9 @@ async fn connect_one(endpoint: &str, archs: &[String]) -> Result<Engine, EngineE
         .await
         .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
         .map_err(|e| unreachable(e.to_string()))?;
-    let version = tokio::time::timeout(CONNECT_TIMEOUT, docker.version())
-        .await
-        .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-        .map_err(|e| unreachable(e.to_string()))?;
-    let native_arch = format!(
-        "{}/{}",
-        version.os.unwrap_or_else(|| "linux".into()),
-        version.arch.unwrap_or_default()
-    );
-    tracing::info!(endpoint, native_arch, "connected to the Docker engine");
+    tracing::info!(endpoint, api = %docker.client_version(), "connected to the Docker engine");
     Ok(Engine {
         endpoint: endpoint.to_string(),
         docker,
-        native_arch,
     })
 }

@@ -222,18 +222,11 @@ pub async fn build_image(
         });
     }
     // Only a checked image gets the release's labels and tag.
-    label_and_tag(engine, job, &built, log).await?;
-    let tagged = engine
-        .docker
-        .inspect_image(&job.tag)
-        .await
-        .map_err(|e| ImageError::Engine {
-            endpoint: engine.endpoint.clone(),
-            message: format!("inspecting {}: {e}", job.tag),
-        })?;
+    let labelled = label_and_tag(engine, job, &built, log).await?;
     Ok(BuiltImage {
-        image_id: tagged.id.unwrap_or(built),
-        size_bytes: tagged.size.unwrap_or(0),
+        image_id: labelled,
+        // Labels add no layer: the size is the built image's.
+        size_bytes: inspected.size.unwrap_or(0),
         context,
     })
 }
@@ -252,7 +245,7 @@ async fn label_and_tag(
     job: &ImageJob,
     image: &str,
     log: &mut CappedLog,
-) -> Result<(), ImageError> {
+) -> Result<String, ImageError> {
     use bollard::models::{ContainerConfig, ContainerCreateBody};
     use bollard::query_parameters::{
         CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -300,7 +293,7 @@ async fn label_and_tag(
             Some(RemoveContainerOptionsBuilder::default().force(true).build()),
         )
         .await;
-    committed.map_err(|e| engine_error(e.to_string()))?;
+    let committed = committed.map_err(|e| engine_error(e.to_string()))?;
     if let Err(e) = removed {
         tracing::warn!(
             container = created.id,
@@ -308,7 +301,7 @@ async fn label_and_tag(
         );
     }
     log.push(&format!("[slipway] labelled and tagged {}\n", job.tag));
-    Ok(())
+    Ok(committed.id)
 }
 
 /// One `LABEL` instruction setting every label, or none when there are none.
