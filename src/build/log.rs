@@ -46,12 +46,19 @@ impl CappedLog {
     }
 
     pub fn render(&self) -> String {
-        if self.dropped == 0 {
+        // The tail grows to twice its size between trims; keep its last TAIL bytes.
+        let mut start = self.tail.len().saturating_sub(TAIL);
+        while !self.tail.is_char_boundary(start) {
+            start += 1;
+        }
+        let dropped = self.dropped + start;
+        if dropped == 0 {
             return format!("{}{}", self.head, self.tail);
         }
         format!(
-            "{}\n[... slipway: {} bytes of log truncated here ...]\n{}",
-            self.head, self.dropped, self.tail
+            "{}\n[... slipway: {dropped} bytes of log truncated here ...]\n{}",
+            self.head,
+            &self.tail[start..]
         )
     }
 }
