@@ -86,6 +86,12 @@ pub(crate) struct PluginArgs {
 
 impl PluginArgs {
     pub(crate) fn host_and_plugins(&self) -> anyhow::Result<(PluginHost, PluginSet)> {
+        let host = self.host()?;
+        let plugins = PluginSet::load(&host, &self.plugin_dirs);
+        Ok((host, plugins))
+    }
+
+    pub(crate) fn host(&self) -> anyhow::Result<PluginHost> {
         let limits = Limits {
             deadline: Duration::from_millis(self.plugin_deadline_ms.max(1)),
             memory_bytes: self.plugin_memory_mib.max(1) << 20,
@@ -99,9 +105,7 @@ impl PluginArgs {
                 .map(|d| d.join("components"))
                 .or_else(ComponentCache::default_dir)
         };
-        let host = PluginHost::new(limits, cache_dir)?;
-        let plugins = PluginSet::load(&host, &self.plugin_dirs);
-        Ok((host, plugins))
+        Ok(PluginHost::new(limits, cache_dir)?)
     }
 }
 

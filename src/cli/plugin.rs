@@ -14,10 +14,26 @@ pub(crate) enum PluginCommand {
         #[command(flatten)]
         plugins: PluginArgs,
     },
+    /// Validate a plugin component (imports, exports, contract version) and print its info.
+    Check {
+        /// The component, e.g. target/wasm32-unknown-unknown/release/my_plugin.wasm.
+        file: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
 }
 
 pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
-    let PluginCommand::List { json, plugins } = command;
+    let (json, plugins) = match command {
+        PluginCommand::List { json, plugins } => (json, plugins),
+        PluginCommand::Check {
+            file,
+            json,
+            plugins,
+        } => return check(&file, json, &plugins),
+    };
     let (_host, set) = plugins.host_and_plugins()?;
     if json {
         let plugins: Vec<_> = set
@@ -70,6 +86,58 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
     } else {
         exit::INVALID
     })
+}
+
+fn check(file: &std::path::Path, json: bool, plugins: &PluginArgs) -> anyhow::Result<u8> {
+    let host = plugins.host()?;
+    let plugin = match host.load_file(file) {
+        Ok(plugin) => plugin,
+        Err(e) => {
+            if json {
+                super::emit(&format!(
+                    "{}\n",
+                    json!({ "file": file.display().to_string(), "valid": false, "error": e.to_string() })
+                ));
+            }
+            eprintln!("error: {e}");
+            return Ok(exit::INVALID);
+        }
+    };
+    let info = &plugin.info;
+    if json {
+        super::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({
+                "file": file.display().to_string(),
+                "valid": true,
+                "name": info.name,
+                "version": info.version,
+                "contract_version": info.contract_version,
+                "priority": info.priority,
+                "scope": info.scope,
+                "description": info.description,
+                "sha256": plugin.sha256,
+                "imports": plugin.imports,
+            }))?
+        ));
+    } else {
+        let mut out = format!(
+            "{}: valid plugin component\n  name         {}\n  version      {}\n  contract     slipway:plugin@{}\n  scope        {}\n  priority     {}\n  description  {}\n  sha256       {}\n  imports\n",
+            file.display(),
+            info.name,
+            info.version,
+            info.contract_version,
+            format!("{:?}", info.scope).to_lowercase(),
+            info.priority,
+            info.description,
+            plugin.sha256
+        );
+        for import in &plugin.imports {
+            out.push_str(&format!("    {import}\n"));
+        }
+        super::emit(&out);
+    }
+    Ok(exit::OK)
 }
 
 pub(crate) fn device_types(json: bool) -> anyhow::Result<u8> {

@@ -60,6 +60,8 @@ enum Pre {
 pub struct LoadedPlugin {
     pub info: PluginInfo,
     pub sha256: String,
+    /// What the component imports (all of it contract interfaces, or it would not load).
+    pub imports: Vec<String>,
     pub origin: PluginOrigin,
     /// The limits its calls run under.
     pub limits: Limits,
@@ -172,6 +174,7 @@ impl PluginHost {
         }
         .map_err(invalid)?;
         let contract = contract::check(&self.engine, &component, origin_text)?;
+        let imports = contract::imports(&self.engine, &component);
         let pre = match contract {
             ContractVersion::V0_1 => {
                 let instance_pre = self
@@ -191,6 +194,7 @@ impl PluginHost {
                 description: String::new(),
             },
             sha256,
+            imports,
             origin,
             limits: self.limits,
             pre,

@@ -55,6 +55,17 @@ fn split_name(name: &str) -> InterfaceName<'_> {
     InterfaceName { package, version }
 }
 
+/// The names a component imports, e.g. `slipway:plugin/source@0.1.0`.
+pub fn imports(engine: &Engine, component: &Component) -> Vec<String> {
+    let mut names: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Checks that `component` imports only contract interfaces and exports the
 /// `plugin` interface of a version this host serves; returns that version.
 pub fn check(
