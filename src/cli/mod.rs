@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::plugin_host::cache::ComponentCache;
+use crate::plugin_host::policy::Policy;
 use crate::plugin_host::{Limits, PluginHost, PluginSet};
 
 /// Exit codes other tools can rely on.
@@ -79,6 +80,10 @@ pub(crate) struct PluginArgs {
     /// Where compiled plugins are cached (default: $SLIPWAY_CACHE_DIR or ~/.cache/slipway).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// The plugin policy (TOML): enabled plugins, order, priorities, sha256
+    /// pins, per-plugin limits. See docs/plugins.md.
+    #[arg(long, value_name = "FILE", env = "SLIPWAY_POLICY")]
+    policy: Option<PathBuf>,
     /// Compile plugins in memory, without the on-disk cache.
     #[arg(long)]
     no_plugin_cache: bool,
@@ -86,12 +91,24 @@ pub(crate) struct PluginArgs {
 
 impl PluginArgs {
     pub(crate) fn host_and_plugins(&self) -> anyhow::Result<(PluginHost, PluginSet)> {
-        let host = self.host()?;
-        let plugins = PluginSet::load(&host, &self.plugin_dirs);
+        let policy = self.policy()?;
+        let host = self.host_for(policy.as_ref())?;
+        let plugins = PluginSet::load_with_policy(&host, &self.plugin_dirs, policy.as_ref());
         Ok((host, plugins))
     }
 
+    fn policy(&self) -> anyhow::Result<Option<Policy>> {
+        Ok(match &self.policy {
+            Some(path) => Some(Policy::load(path)?),
+            None => None,
+        })
+    }
+
     pub(crate) fn host(&self) -> anyhow::Result<PluginHost> {
+        self.host_for(None)
+    }
+
+    fn host_for(&self, policy: Option<&Policy>) -> anyhow::Result<PluginHost> {
         let limits = Limits {
             deadline: Duration::from_millis(self.plugin_deadline_ms.max(1)),
             memory_bytes: self.plugin_memory_mib.max(1) << 20,
@@ -105,7 +122,10 @@ impl PluginArgs {
                 .map(|d| d.join("components"))
                 .or_else(ComponentCache::default_dir)
         };
-        Ok(PluginHost::new(limits, cache_dir)?)
+        let pool = policy.map_or(limits.memory_bytes, |p| {
+            p.max_memory_bytes(limits.memory_bytes)
+        });
+        Ok(PluginHost::with_memory_pool(limits, pool, cache_dir)?)
     }
 }
 

@@ -53,7 +53,7 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
             })
             .collect();
         let errors: Vec<String> = set.load_errors.iter().map(|e| e.to_string()).collect();
-        let document = json!({ "plugins": plugins, "errors": errors });
+        let document = json!({ "plugins": plugins, "disabled": set.disabled, "errors": errors });
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&document)?));
     } else {
         let rows: Vec<Vec<String>> = set
@@ -77,6 +77,12 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
             ],
             &rows,
         ));
+        if !set.disabled.is_empty() {
+            super::emit(&format!(
+                "disabled by policy: {}\n",
+                set.disabled.join(", ")
+            ));
+        }
         for error in &set.load_errors {
             eprintln!("error: {error}");
         }

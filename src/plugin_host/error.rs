@@ -31,6 +31,36 @@ pub enum LoadError {
     MissingExport { origin: String, export: String },
     #[error("plugin {origin} failed to describe itself: {error}")]
     Info { origin: String, error: CallError },
+    #[error(
+        "plugin {plugin} ({origin}) does not match the sha256 pinned in {policy}: \
+         pinned {pinned}, file has {actual}"
+    )]
+    PinMismatch {
+        plugin: String,
+        origin: String,
+        policy: String,
+        pinned: String,
+        actual: String,
+    },
+    #[error("plugin {plugin} ({origin}) is not version {pinned}, as pinned in {policy}")]
+    VersionMismatch {
+        plugin: String,
+        origin: String,
+        policy: String,
+        pinned: String,
+    },
+    #[error(
+        "plugin {plugin} ({origin}) has no sha256 pin in {policy}: under a policy every \
+         plugin that is not built in must be pinned (its sha256 is {actual})"
+    )]
+    Unpinned {
+        plugin: String,
+        origin: String,
+        policy: String,
+        actual: String,
+    },
+    #[error("{policy} configures plugin `{name}`, which is not loaded")]
+    UnknownInPolicy { policy: String, name: String },
     #[error("plugin {origin} is named `{name}`, like the already loaded {other}")]
     Duplicate {
         origin: String,

@@ -13,6 +13,7 @@ pub mod contract;
 mod engine;
 pub mod error;
 pub mod limits;
+pub mod policy;
 pub mod sandbox;
 pub mod set;
 
@@ -97,8 +98,18 @@ impl PluginHost {
     /// A host whose plugins run under `limits`, caching compiled components
     /// in `cache_dir` (none: compile every time).
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, HostError> {
-        let engine =
-            engine::new_engine(limits.memory_bytes).map_err(|e| HostError(e.to_string()))?;
+        PluginHost::with_memory_pool(limits, limits.memory_bytes, cache_dir)
+    }
+
+    /// Like [`PluginHost::new`], with memory slots of `pool_memory_bytes`, so
+    /// that per-plugin limits (a policy) up to that size fit.
+    pub fn with_memory_pool(
+        limits: Limits,
+        pool_memory_bytes: usize,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Self, HostError> {
+        let engine = engine::new_engine(pool_memory_bytes.max(limits.memory_bytes))
+            .map_err(|e| HostError(e.to_string()))?;
         engine::start_epoch_ticker(&engine);
         let mut linker_v0_1 = Linker::new(&engine);
         v0_1::add_to_linker(&mut linker_v0_1).map_err(|e| HostError(e.to_string()))?;

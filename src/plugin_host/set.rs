@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::api::Scope;
+use super::policy::Policy;
 use super::{LoadError, LoadedPlugin, PluginHost};
 
 /// Built-in plugins, then those from `--plugins` directories. A plugin that
@@ -10,13 +11,27 @@ use super::{LoadError, LoadedPlugin, PluginHost};
 pub struct PluginSet {
     plugins: Vec<LoadedPlugin>,
     pub load_errors: Vec<LoadError>,
+    /// `name@version` of plugins the policy switched off.
+    pub disabled: Vec<String>,
 }
 
 impl PluginSet {
     pub fn load(host: &PluginHost, extra_dirs: &[PathBuf]) -> PluginSet {
+        PluginSet::load_with_policy(host, extra_dirs, None)
+    }
+
+    /// Loads and ranks the plugins, then applies `policy` (when there is
+    /// one): disabled plugins leave, pins are checked, priorities and
+    /// limits are overridden, and `order` ranks its plugins first.
+    pub fn load_with_policy(
+        host: &PluginHost,
+        extra_dirs: &[PathBuf],
+        policy: Option<&Policy>,
+    ) -> PluginSet {
         let mut set = PluginSet {
             plugins: Vec::new(),
             load_errors: Vec::new(),
+            disabled: Vec::new(),
         };
         for loaded in host.load_builtins() {
             set.add(loaded);
@@ -27,8 +42,82 @@ impl PluginSet {
                 Err(e) => set.load_errors.push(e),
             }
         }
-        set.plugins.sort_by_key(rank);
+        if let Some(policy) = policy {
+            set.apply(policy);
+        }
+        set.plugins
+            .sort_by_key(|plugin| rank(plugin, policy.and_then(|p| p.position(&plugin.info.name))));
         set
+    }
+
+    fn apply(&mut self, policy: &Policy) {
+        let policy_name = policy.path.display().to_string();
+        for name in policy.plugins.keys().chain(&policy.order) {
+            if !self.plugins.iter().any(|p| &p.info.name == name) {
+                let error = LoadError::UnknownInPolicy {
+                    policy: policy_name.clone(),
+                    name: name.clone(),
+                };
+                if !self
+                    .load_errors
+                    .iter()
+                    .any(|e| e.to_string() == error.to_string())
+                {
+                    self.load_errors.push(error);
+                }
+            }
+        }
+        let mut kept = Vec::new();
+        for mut plugin in std::mem::take(&mut self.plugins) {
+            let rules = policy.plugins.get(&plugin.info.name);
+            let reference = plugin.reference().to_string();
+            let origin = plugin.origin.to_string();
+            if rules.is_some_and(|r| !r.is_enabled()) {
+                self.disabled.push(reference);
+                continue;
+            }
+            match rules.and_then(|r| r.sha256.as_ref()) {
+                Some(pin) if !pin.eq_ignore_ascii_case(&plugin.sha256) => {
+                    self.load_errors.push(LoadError::PinMismatch {
+                        plugin: reference,
+                        origin,
+                        policy: policy_name.clone(),
+                        pinned: pin.to_ascii_lowercase(),
+                        actual: plugin.sha256.clone(),
+                    });
+                    continue;
+                }
+                None if !plugin.is_builtin() => {
+                    self.load_errors.push(LoadError::Unpinned {
+                        plugin: reference,
+                        origin,
+                        policy: policy_name.clone(),
+                        actual: plugin.sha256.clone(),
+                    });
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(rules) = rules {
+                if let Some(version) = &rules.version {
+                    if version != &plugin.info.version {
+                        self.load_errors.push(LoadError::VersionMismatch {
+                            plugin: reference,
+                            origin,
+                            policy: policy_name.clone(),
+                            pinned: version.clone(),
+                        });
+                        continue;
+                    }
+                }
+                if let Some(priority) = rules.priority {
+                    plugin.info.priority = priority;
+                }
+                plugin.limits = rules.limits(plugin.limits);
+            }
+            kept.push(plugin);
+        }
+        self.plugins = kept;
     }
 
     fn add(&mut self, loaded: Result<LoadedPlugin, LoadError>) {
@@ -72,10 +161,15 @@ impl PluginSet {
     }
 }
 
-/// Built-in plugins outrank custom ones whatever their priority (balena's
-/// conventions come first); within each group, higher priority first, then name.
-fn rank(plugin: &LoadedPlugin) -> (bool, std::cmp::Reverse<i32>, String) {
+/// Plugins the policy orders come first, in its order. Then built-in plugins
+/// outrank custom ones whatever their priority (balena's conventions come
+/// first); within each group, higher priority first, then name.
+fn rank(
+    plugin: &LoadedPlugin,
+    ordered: Option<usize>,
+) -> (usize, bool, std::cmp::Reverse<i32>, String) {
     (
+        ordered.unwrap_or(usize::MAX),
         !plugin.is_builtin(),
         std::cmp::Reverse(plugin.info.priority),
         plugin.info.name.clone(),
