@@ -9,12 +9,16 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 /// In the order the host loads them.
-const BUILTINS: [&str; 5] = [
+const BUILTINS: [&str; 9] = [
     "compose",
     "arch-dockerfile",
     "dockerfile-template",
     "dockerfile",
     "node",
+    "python",
+    "go",
+    "rust",
+    "static",
 ];
 
 fn main() {

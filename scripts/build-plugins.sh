@@ -15,7 +15,7 @@ check=false
 
 bash "$root/scripts/install-wasm-toolchain.sh"
 
-builtins=(dockerfile arch-dockerfile dockerfile-template node compose)
+builtins=(dockerfile arch-dockerfile dockerfile-template node compose python go rust static)
 hostile=(infinite-loop memory-hog parent-path absolute-path symlink-escape huge-read huge-output panic wasi-import future-contract)
 
 cargo_home=${CARGO_HOME:-$HOME/.cargo}

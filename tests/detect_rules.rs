@@ -371,6 +371,10 @@ fn plugin_list_shows_builtins_with_digests() {
             "dockerfile-template",
             "dockerfile",
             "node",
+            "python",
+            "go",
+            "rust",
+            "static",
             "compose"
         ]
     );

@@ -18,8 +18,12 @@ pub mod bindings {
 
 pub use bindings::export_plugin;
 
+pub mod dockerfile;
 pub mod fs;
 pub mod log;
+pub mod text;
+
+pub use dockerfile::Dockerfile;
 
 pub use bindings::exports::slipway::plugin::plugin::{
     BuildPlan, BuildSpec, Detection, DockerfileSource, Guest as Plugin, PluginInfo, ProjectPlan,
@@ -58,4 +62,28 @@ pub fn evidence(file: &str, reason: impl Into<String>) -> Evidence {
         file: file.to_string(),
         reason: reason.into(),
     }
+}
+
+/// The catalogue's image for `runtime` on the target's arch: the one whose
+/// version starts with `wanted` (e.g. `3.12` or `1.22`), else the default.
+/// `None` when the catalogue has no image of the runtime for the arch.
+pub fn choose_base_image(runtime: &str, target: &Target, wanted: Option<&str>) -> Option<BaseImage> {
+    let offered = base_images(runtime, &target.arch);
+    let matching = wanted.and_then(|wanted| {
+        offered.iter().find(|image| {
+            image.version == wanted || image.version.starts_with(&format!("{wanted}."))
+        })
+    });
+    matching
+        .or_else(|| offered.iter().find(|image| image.is_default))
+        .or(offered.first())
+        .cloned()
+}
+
+/// A plugin error for a runtime the catalogue lacks on the target's arch.
+pub fn no_base_image(runtime: &str, target: &Target) -> PluginError {
+    PluginError::Failed(format!(
+        "the base-image catalogue has no {runtime} image for {} ({})",
+        target.arch, target.device_type
+    ))
 }

@@ -1,0 +1,3 @@
+module example.com/fleet/go-hello
+
+go 1.22
