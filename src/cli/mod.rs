@@ -3,6 +3,7 @@
 mod build;
 mod detect;
 mod plugin;
+mod plugin_author;
 mod progress;
 mod releases;
 mod table;

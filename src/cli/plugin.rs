@@ -14,6 +14,25 @@ pub(crate) enum PluginCommand {
         #[command(flatten)]
         plugins: PluginArgs,
     },
+    /// Scaffold a plugin crate: toolchain config, detect/plan skeleton, a test fixture, a README.
+    New {
+        /// The plugin's name (lowercase letters, digits, `-`).
+        name: String,
+        /// Create it under DIR (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+        /// The Slipway plugin SDK to depend on (default: this build's plugins/sdk).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<std::path::PathBuf>,
+    },
+    /// Build a plugin crate to a WebAssembly component, then check it.
+    Build {
+        /// The plugin crate (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: std::path::PathBuf,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
     /// Validate a plugin component (imports, exports, contract version) and print its info.
     Check {
         /// The component, e.g. target/wasm32-unknown-unknown/release/my_plugin.wasm.
@@ -33,6 +52,12 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
             json,
             plugins,
         } => return check(&file, json, &plugins),
+        PluginCommand::New { name, dir, sdk } => {
+            return super::plugin_author::new(&name, dir.as_deref(), sdk.as_deref())
+        }
+        PluginCommand::Build { dir, plugins } => {
+            return super::plugin_author::build(&dir, &plugins)
+        }
     };
     let (_host, set) = plugins.host_and_plugins()?;
     if json {
