@@ -27,6 +27,7 @@ fn main() {
     let options = DetectOptions {
         app: "bench".into(),
         release_hash: "bench".into(),
+        context: None,
     };
     println!("in-process detect, {RUNS} runs each, all built-in plugins loaded once");
     for (name, dir) in [

@@ -201,3 +201,37 @@ fn several_languages_in_one_context_choose_deterministically_and_explain() {
         ]
     );
 }
+
+#[test]
+fn a_monorepo_app_is_chosen_with_context() {
+    let project = TempProject::new(
+        "mono",
+        &[
+            ("apps/api/requirements.txt", "flask\n"),
+            ("apps/api/app.py", ""),
+            ("apps/site/index.html", "<h1>hi</h1>"),
+        ],
+    );
+    let root_only = detect(project.path(), "intel-nuc", &[]);
+    assert_eq!(
+        root_only.code, 20,
+        "nothing at the root: {}",
+        root_only.stderr
+    );
+
+    let api = detect(project.path(), "intel-nuc", &["--context", "apps/api"]);
+    assert_eq!(api.code, 0, "{}", api.stderr);
+    assert_eq!(api.service("main")["project_type"], "python");
+    assert_eq!(api.service("main")["context"], "apps/api");
+
+    let site = detect(project.path(), "intel-nuc", &["--context", "apps/site/"]);
+    assert_eq!(site.service("main")["project_type"], "static");
+
+    let missing = detect(project.path(), "intel-nuc", &["--context", "apps/nope"]);
+    assert_eq!(missing.code, 21);
+    assert!(
+        missing.errors().join("\n").contains("apps/nope"),
+        "{:?}",
+        missing.errors()
+    );
+}

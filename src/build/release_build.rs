@@ -43,6 +43,8 @@ pub struct BuildRequest {
     pub pull: bool,
     /// Overrides the project's target stage.
     pub target_stage: Option<String>,
+    /// The single service's context when there is no compose file.
+    pub context: Option<String>,
     /// How many images build at once.
     pub concurrency: usize,
     pub engines: EngineConfig,
@@ -115,6 +117,7 @@ pub async fn build_release(
         let options = DetectOptions {
             app: app.clone(),
             release_hash: hash.clone(),
+            context: request.context.clone(),
         };
         let detected = detect::detect(host, plugins, &project, &device.target(), &options);
         if !detected.is_clean() {

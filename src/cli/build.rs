@@ -26,6 +26,9 @@ pub(crate) struct BuildArgs {
     /// A build argument, NAME=VALUE (repeatable); overrides the project's.
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     build_args: Vec<String>,
+    /// Build the single service from DIR (relative to the project; for monorepos).
+    #[arg(long, value_name = "DIR")]
+    context: Option<String>,
     /// Build without the engine's layer cache.
     #[arg(long)]
     no_cache: bool,
@@ -98,6 +101,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
             .concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         engines,
+        context: args.context.clone(),
         source: SourceKind::Local,
         commit: None,
     };

@@ -22,6 +22,9 @@ pub(crate) struct DetectArgs {
     /// The app name (default: the directory's name).
     #[arg(long)]
     app: Option<String>,
+    /// Build the single service from DIR (relative to the project; for monorepos).
+    #[arg(long, value_name = "DIR")]
+    context: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -54,6 +57,7 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
     let options = DetectOptions {
         app: args.app.clone().unwrap_or_else(|| project.name()),
         release_hash: DRY_RUN_RELEASE.into(),
+        context: args.context.clone(),
     };
     let report = detect::detect(&host, &plugins, &project, &device.target(), &options);
     if args.json {

@@ -25,6 +25,9 @@ pub struct DetectOptions {
     pub app: String,
     /// The release hash (`%%BALENA_RELEASE_HASH%%`); a placeholder in dry runs.
     pub release_hash: String,
+    /// The build context of the single service of a project without a
+    /// compose file (a monorepo's app directory); the root when `None`.
+    pub context: Option<String>,
 }
 
 /// Detects and plans every service of `project` for `target`.
@@ -60,10 +63,29 @@ pub fn detect(
             return report;
         }
     };
-    let Some((composition, specs, warnings)) = compose(host, plugins, project, target, &mut report)
+    let Some((composition, mut specs, warnings)) =
+        compose(host, plugins, project, target, &mut report)
     else {
         return report;
     };
+    if let Some(context) = &options.context {
+        match &composition {
+            Composition::Compose { file, .. } => {
+                report.problems.push(invalid_project(
+                    None,
+                    format!("--context {context}: {file} already sets each service's context; choose services in the compose file instead"),
+                ));
+                return report;
+            }
+            Composition::SingleService => {
+                for spec in &mut specs {
+                    if let ServiceSpecSource::Build(build) = &mut spec.source {
+                        build.context = context.trim_end_matches('/').to_string();
+                    }
+                }
+            }
+        }
+    }
     report.plan.composition = composition;
     report.plan.warnings.extend(warnings);
     for service in variables.services.keys() {
