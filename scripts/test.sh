@@ -10,6 +10,9 @@ bash scripts/install-wasm-toolchain.sh
 # A real Docker engine with qemu emulation and the local base images the
 # engine-backed tests build from.
 bash scripts/setup-docker.sh
+# clang for the C plugin example (its build script installs what is missing).
+command -v clang-22 >/dev/null 2>&1 && [ -d /usr/include/wasm32-wasi ] ||
+    bash examples/c-plugin/build.sh "$(mktemp -d)/make-c.wasm" >/dev/null
 
 # No engine-backed or toolchain-backed test may skip here.
 export SLIPWAY_REQUIRE_DOCKER=1
