@@ -171,6 +171,22 @@ fn rust_binary_comes_from_bin_sections_and_a_bare_workspace_is_an_error() {
 
 #[test]
 fn static_site_is_served_by_busybox_httpd() {
+    let site = TempProject::new(
+        "site",
+        &[
+            ("index.html", "<h1>hi</h1>"),
+            ("docs/a.html", ""),
+            ("docs/deep/b.html", ""),
+            ("node_modules/x/c.html", ""),
+            ("style.css", ""),
+        ],
+    );
+    let out = detect(site.path(), "intel-nuc", &[]);
+    let notes = out.service("main")["notes"].to_string();
+    assert!(
+        notes.contains("3 HTML page(s): docs/a.html, docs/deep/b.html, index.html"),
+        "the SDK's glob finds the pages, skipping node_modules: {notes}"
+    );
     let out = detect(&example("static-site"), "raspberry-pi", &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = dockerfile(&out);

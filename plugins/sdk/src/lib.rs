@@ -20,6 +20,7 @@ pub use bindings::export_plugin;
 
 pub mod dockerfile;
 pub mod fs;
+pub mod glob;
 pub mod log;
 pub mod text;
 

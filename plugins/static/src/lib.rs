@@ -1,6 +1,7 @@
 //! Static sites: an `index.html` at the root becomes a small web-server
 //! image (busybox httpd on port 80).
 
+use slipway_plugin_sdk::glob::find;
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, no_base_image, BuildPlan, Detection,
     Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope, ServicePlan, Target,
@@ -39,11 +40,15 @@ impl Plugin for StaticPlugin {
             .copy(&["."], "/www")
             .expose(80)
             .cmd(&["httpd", "-f", "-v", "-p", "80", "-h", "/www"]);
+        let pages = find("**/*.html", 4, &[".git", "node_modules"])?;
         Ok(BuildPlan::Service(ServicePlan {
             dockerfile: DockerfileSource::Generated(dockerfile.render()),
             build_args: Vec::new(),
             labels: Vec::new(),
-            notes: vec![format!("served by busybox httpd ({}) on port 80", base.image)],
+            notes: vec![
+                format!("served by busybox httpd ({}) on port 80", base.image),
+                format!("{} HTML page(s): {}", pages.len(), pages.join(", ")),
+            ],
         }))
     }
 }
