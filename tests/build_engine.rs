@@ -209,6 +209,12 @@ fn compose_services_of_three_kinds_build_concurrently() {
     );
     assert_eq!(run.image("api", "amd64")["project_type"], "node");
     assert_eq!(run.image("cache", "amd64")["status"], "prebuilt");
+    let prebuilt = run.events_of("prebuilt");
+    let message = prebuilt[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("uses image redis:slipway (not on the engine"),
+        "{message}"
+    );
 
     // Every service has its own log stream.
     for service in ["web", "worker", "api"] {
@@ -630,4 +636,44 @@ fn missing_emulation_is_named_not_just_exec_format_error() {
         "{error}"
     );
     assert!(error.contains("setup-docker.sh"), "{error}");
+}
+
+#[test]
+fn prebuilt_images_are_checked_on_the_engine_not_built() {
+    if !docker_available("prebuilt_images") {
+        return;
+    }
+    let project = TempProject::new(
+        "prebuilt",
+        &[(
+            "docker-compose.yml",
+            "services:\n  ok:\n    image: busybox:slipway-aarch64\n  wrong:\n    image: busybox:slipway\n",
+        )],
+    );
+    let data = data_dir();
+    let run = build(
+        data.path(),
+        project.path(),
+        &["raspberrypi4-64"],
+        &["--app", "t-prebuilt"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let message = |service: &str| {
+        run.events_of("prebuilt")
+            .into_iter()
+            .find(|e| e["service"] == service)
+            .and_then(|e| e["message"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        message("ok"),
+        "uses image busybox:slipway-aarch64 (on the engine, linux/arm64)"
+    );
+    assert!(
+        message("wrong").contains("the engine's copy is for linux/amd64, not linux/arm64"),
+        "{}",
+        message("wrong")
+    );
+    assert_eq!(run.summary["release"]["status"], "success");
 }

@@ -158,13 +158,20 @@ pub async fn build_release(
     for planned in jobs {
         let record = store.add_image(release.id, &planned.record)?;
         let Some(job) = planned.job else {
+            let availability = match engines.for_arch(&planned.record.arch) {
+                Some(engine) => prebuilt_availability(&engine, &planned.record).await,
+                None => String::new(),
+            };
             report(
                 &BuildEvent::for_image(
                     EventKind::Prebuilt,
                     &planned.record.service,
                     &planned.record.arch,
                 )
-                .message(format!("uses image {}", planned.record.reference)),
+                .message(format!(
+                    "uses image {}{availability}",
+                    planned.record.reference
+                )),
             );
             continue;
         };
@@ -253,6 +260,33 @@ pub async fn build_release(
         release: store.get(release.id)?,
         images: store.images(release.id)?,
     })
+}
+
+/// Whether a prebuilt image is on the arch's engine, and for which platform:
+/// nothing is pulled (devices pull it from its registry), but a user should
+/// know when the image is missing or for another architecture.
+async fn prebuilt_availability(engine: &super::engine::Engine, image: &NewImage) -> String {
+    match engine.docker.inspect_image(&image.reference).await {
+        Ok(found) => {
+            let platform = super::platform::Platform {
+                os: found.os.unwrap_or_default(),
+                architecture: found.architecture.unwrap_or_default(),
+                variant: found.variant.filter(|v| !v.is_empty()),
+            };
+            if super::platform::Platform::parse(&image.platform).accepts(&platform) {
+                format!(" (on the engine, {platform})")
+            } else {
+                format!(
+                    " (warning: the engine's copy is for {platform}, not {}; devices must get the right one from its registry)",
+                    image.platform
+                )
+            }
+        }
+        Err(_) => format!(
+            " (not on the engine {}: devices pull it from its registry)",
+            engine.endpoint
+        ),
+    }
 }
 
 struct JobResult {
