@@ -161,7 +161,7 @@ pub async fn build_image(
             }
         }
     }
-    progress.flush(log);
+    progress.flush();
     drop(output);
     let context = match writer.await {
         Ok(Ok(stats)) => stats,
@@ -209,11 +209,7 @@ pub async fn build_image(
             endpoint: engine.endpoint.clone(),
             message: format!("inspecting {built}: {e}"),
         })?;
-    let found = Platform {
-        os: inspected.os.clone().unwrap_or_default(),
-        architecture: inspected.architecture.clone().unwrap_or_default(),
-        variant: inspected.variant.clone().filter(|v| !v.is_empty()),
-    };
+    let found = Platform::of_image(&inspected);
     let expected = Platform::parse(&job.platform);
     if !expected.accepts(&found) {
         return Err(ImageError::PlatformMismatch {
@@ -349,7 +345,7 @@ impl<'a> Progress<'a> {
         }
     }
 
-    fn flush(&mut self, _log: &mut CappedLog) {
+    fn flush(&mut self) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
             self.line(line.trim_end());

@@ -18,6 +18,15 @@ impl Platform {
         }
     }
 
+    /// The platform an engine reports for an image.
+    pub fn of_image(image: &bollard::models::ImageInspect) -> Platform {
+        Platform {
+            os: image.os.clone().unwrap_or_default(),
+            architecture: image.architecture.clone().unwrap_or_default(),
+            variant: image.variant.clone().filter(|v| !v.is_empty()),
+        }
+    }
+
     /// Whether an image reporting `found` satisfies this platform. An arm64
     /// image may or may not spell out its only variant, `v8`.
     pub fn accepts(&self, found: &Platform) -> bool {

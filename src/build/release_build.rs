@@ -19,6 +19,7 @@ use super::engine::{EngineConfig, EngineError, Engines};
 use super::events::{BuildEvent, EventKind};
 use super::image::{build_image, BuiltImage, ImageError, ImageJob};
 use super::log::CappedLog;
+use super::platform::Platform;
 use super::tags::image_tag;
 use crate::detect::{self, DetectOptions, DetectReport};
 use crate::plan::{BuildPlan, Composition, ServiceSource};
@@ -268,12 +269,8 @@ pub async fn build_release(
 async fn prebuilt_availability(engine: &super::engine::Engine, image: &NewImage) -> String {
     match engine.docker.inspect_image(&image.reference).await {
         Ok(found) => {
-            let platform = super::platform::Platform {
-                os: found.os.unwrap_or_default(),
-                architecture: found.architecture.unwrap_or_default(),
-                variant: found.variant.filter(|v| !v.is_empty()),
-            };
-            if super::platform::Platform::parse(&image.platform).accepts(&platform) {
+            let platform = Platform::of_image(&found);
+            if Platform::parse(&image.platform).accepts(&platform) {
                 format!(" (on the engine, {platform})")
             } else {
                 format!(
@@ -308,18 +305,24 @@ fn settle(done: JobResult) -> (i64, ImageOutcome, BuildEvent) {
     } = done;
     let ended_at_ms = now_ms();
     let base = |kind| BuildEvent::for_image(kind, &job.service, &job.arch);
-    match result {
+    // What every outcome records; a success adds the image.
+    let outcome = |status, error: Option<String>| ImageOutcome {
+        status,
+        image_id: None,
+        size_bytes: None,
+        context_bytes: None,
+        log: log.render(),
+        error,
+        started_at_ms: Some(started_at_ms),
+        ended_at_ms,
+    };
+    let (outcome, event) = match result {
         Ok(built) => (
-            record,
             ImageOutcome {
-                status: ImageStatus::Success,
                 image_id: Some(built.image_id.clone()),
                 size_bytes: Some(built.size_bytes),
                 context_bytes: Some(built.context.bytes as i64),
-                log: log.render(),
-                error: None,
-                started_at_ms: Some(started_at_ms),
-                ended_at_ms,
+                ..outcome(ImageStatus::Success, None)
             },
             base(EventKind::Succeeded).message(format!(
                 "{} ({}, {}) in {:.1}s",
@@ -330,50 +333,26 @@ fn settle(done: JobResult) -> (i64, ImageOutcome, BuildEvent) {
             )),
         ),
         Err(ImageError::Cancelled) => (
-            record,
-            ImageOutcome {
-                status: ImageStatus::Cancelled,
-                image_id: None,
-                size_bytes: None,
-                context_bytes: None,
-                log: log.render(),
-                error: Some("cancelled".into()),
-                started_at_ms: Some(started_at_ms),
-                ended_at_ms,
-            },
+            outcome(ImageStatus::Cancelled, Some("cancelled".into())),
             base(EventKind::Cancelled),
         ),
         Err(error) => {
-            let last = log.last_lines(FAILURE_LINES);
             let mut message = format!("service `{}` ({}): {error}", job.service, job.arch);
+            let last = log.last_lines(FAILURE_LINES);
             if !last.is_empty() {
                 message.push_str("\nlast log lines:\n");
                 for line in &last {
-                    message.push_str("  ");
-                    message.push_str(line);
-                    message.push('\n');
+                    message.push_str(&format!("  {line}\n"));
                 }
             }
             let mut event = base(EventKind::Failed).error(message.trim_end());
             if let Some(step) = error.step() {
                 event = event.step(step.split(' ').next().unwrap_or_default());
             }
-            (
-                record,
-                ImageOutcome {
-                    status: ImageStatus::Failed,
-                    image_id: None,
-                    size_bytes: None,
-                    context_bytes: None,
-                    log: log.render(),
-                    error: Some(error.to_string()),
-                    started_at_ms: Some(started_at_ms),
-                    ended_at_ms,
-                },
-                event,
-            )
+            (outcome(ImageStatus::Failed, Some(error.to_string())), event)
         }
-    }
+    };
+    (record, outcome, event)
 }
 
 fn short_id(id: &str) -> &str {
@@ -397,20 +376,21 @@ fn plan_jobs(
     for plan in plans {
         let target = &plan.target;
         for service in &plan.services {
+            let record = |project_type: &str, reference: &str, status| NewImage {
+                service: service.name.clone(),
+                device_type: target.device_type.clone(),
+                arch: target.arch.clone(),
+                platform: target.platform.clone(),
+                project_type: Some(project_type.to_string()),
+                plugin: None,
+                dockerfile: None,
+                reference: reference.to_string(),
+                status,
+            };
             let recipe = match &service.source {
                 ServiceSource::Image { image } => {
                     planned.push(PlannedImage {
-                        record: NewImage {
-                            service: service.name.clone(),
-                            device_type: target.device_type.clone(),
-                            arch: target.arch.clone(),
-                            platform: target.platform.clone(),
-                            project_type: Some("image".into()),
-                            plugin: None,
-                            dockerfile: None,
-                            reference: image.clone(),
-                            status: ImageStatus::Prebuilt,
-                        },
+                        record: record("image", image, ImageStatus::Prebuilt),
                         job: None,
                     });
                     continue;
@@ -444,15 +424,9 @@ fn plan_jobs(
             }
             planned.push(PlannedImage {
                 record: NewImage {
-                    service: service.name.clone(),
-                    device_type: target.device_type.clone(),
-                    arch: target.arch.clone(),
-                    platform: target.platform.clone(),
-                    project_type: Some(recipe.project_type.clone()),
                     plugin: Some(recipe.plugin.to_string()),
                     dockerfile: Some(recipe.dockerfile.content.clone()),
-                    reference: tag.clone(),
-                    status: ImageStatus::Queued,
+                    ..record(&recipe.project_type, &tag, ImageStatus::Queued)
                 },
                 job: Some(ImageJob {
                     service: service.name.clone(),

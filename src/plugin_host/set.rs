@@ -52,19 +52,14 @@ impl PluginSet {
 
     fn apply(&mut self, policy: &Policy) {
         let policy_name = policy.path.display().to_string();
-        for name in policy.plugins.keys().chain(&policy.order) {
+        let named: std::collections::BTreeSet<&String> =
+            policy.plugins.keys().chain(&policy.order).collect();
+        for name in named {
             if !self.plugins.iter().any(|p| &p.info.name == name) {
-                let error = LoadError::UnknownInPolicy {
+                self.load_errors.push(LoadError::UnknownInPolicy {
                     policy: policy_name.clone(),
                     name: name.clone(),
-                };
-                if !self
-                    .load_errors
-                    .iter()
-                    .any(|e| e.to_string() == error.to_string())
-                {
-                    self.load_errors.push(error);
-                }
+                });
             }
         }
         let mut kept = Vec::new();

@@ -58,9 +58,3 @@ pub fn is_abandoned(dir: &Path, release: &str) -> std::io::Result<bool> {
         Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
-
-impl Ownership {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}

@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite file under the data dir, in WAL mode so
 //! `slipway releases` reads while a build writes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ use super::{
 pub struct SqliteStore {
     conn: Connection,
     locks: PathBuf,
-    owned: Vec<Ownership>,
+    /// Releases this process builds, by id; dropping one gives it up.
+    owned: HashMap<i64, Ownership>,
 }
 
 impl SqliteStore {
@@ -45,7 +47,7 @@ impl SqliteStore {
         let store = SqliteStore {
             conn,
             locks: data_dir.join("running"),
-            owned: Vec::new(),
+            owned: HashMap::new(),
         };
         store.mark_interrupted()?;
         Ok(store)
@@ -187,7 +189,7 @@ impl ReleaseStore for SqliteStore {
             ],
         )?;
         let id = self.conn.last_insert_rowid();
-        self.owned.push(ownership);
+        self.owned.insert(id, ownership);
         self.get(id)
     }
 
@@ -249,9 +251,7 @@ impl ReleaseStore for SqliteStore {
         ended_at_ms: i64,
     ) -> Result<(), StoreError> {
         self.close(release, status, error, ended_at_ms)?;
-        let hash = self.get(release)?.hash;
-        self.owned
-            .retain(|owned| !owned_path_is(owned, &self.locks, &hash));
+        self.owned.remove(&release);
         Ok(())
     }
 
@@ -329,8 +329,4 @@ impl ReleaseStore for SqliteStore {
         }
         Ok(images)
     }
-}
-
-fn owned_path_is(owned: &Ownership, dir: &Path, hash: &str) -> bool {
-    owned.path() == dir.join(format!("{hash}.lock"))
 }
