@@ -9,7 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 /// In the order the host loads them.
-const BUILTINS: [&str; 9] = [
+const BUILTINS: [&str; 10] = [
     "compose",
     "arch-dockerfile",
     "dockerfile-template",
@@ -19,6 +19,7 @@ const BUILTINS: [&str; 9] = [
     "go",
     "rust",
     "static",
+    "procfile",
 ];
 
 fn main() {

@@ -15,7 +15,7 @@ check=false
 
 bash "$root/scripts/install-wasm-toolchain.sh"
 
-builtins=(dockerfile arch-dockerfile dockerfile-template node compose python go rust static)
+builtins=(dockerfile arch-dockerfile dockerfile-template node compose python go rust static procfile)
 hostile=(infinite-loop memory-hog parent-path absolute-path symlink-escape huge-read huge-output panic wasi-import future-contract)
 
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
@@ -48,17 +48,20 @@ done
 mkdir -p "$out/tests/fixtures/custom-plugins"
 /usr/bin/cargo build --quiet --release --locked -p slipway-hostile-plugin --features custom-language
 cp "$built/slipway_hostile_plugin.wasm" "$out/tests/fixtures/custom-plugins/deno.wasm"
+mkdir -p "$out/tests/fixtures/legacy-plugins"
+/usr/bin/cargo build --quiet --release --locked -p slipway-hostile-plugin --features legacy-contract
+cp "$built/slipway_hostile_plugin.wasm" "$out/tests/fixtures/legacy-plugins/legacy-ini.wasm"
 
 if $check; then
     status=0
-    for f in "$out"/plugins/dist/*.wasm "$out"/tests/fixtures/hostile-plugins/*.wasm "$out"/tests/fixtures/custom-plugins/*.wasm; do
+    for f in "$out"/plugins/dist/*.wasm "$out"/tests/fixtures/hostile-plugins/*.wasm "$out"/tests/fixtures/custom-plugins/*.wasm "$out"/tests/fixtures/legacy-plugins/*.wasm; do
         rel=${f#"$out"/}
         if ! cmp -s "$f" "$root/$rel"; then
             echo "MISMATCH: $rel differs from a build of its sources (run scripts/build-plugins.sh and commit)" >&2
             status=1
         fi
     done
-    [ $status -eq 0 ] && echo "plugin components match their sources (${#builtins[@]} built-in, ${#hostile[@]} hostile, 1 custom)"
+    [ $status -eq 0 ] && echo "plugin components match their sources (${#builtins[@]} built-in, ${#hostile[@]} hostile, 1 custom, 1 legacy)"
     exit $status
 fi
 ls -l "$root"/plugins/dist/*.wasm

@@ -465,11 +465,11 @@ fn check_one_device_type_per_arch(devices: &[DeviceType]) -> Result<(), BuildErr
     Ok(())
 }
 
-/// The composition as recorded: the compose file itself, or what a project
-/// without one means.
+/// The composition as recorded: the file that splits the project (compose
+/// file, Procfile) itself, or what a project without one means.
 fn composition_text(project: &ProjectDir, composition: &Composition) -> String {
     match composition {
-        Composition::Compose { file, .. } => project
+        Composition::Plugin { file, .. } => project
             .read_text(file)
             .unwrap_or_else(|e| format!("# {file} could not be read back: {e}\n")),
         Composition::SingleService => {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{exit, table, PluginArgs};
 use crate::detect::{self, DetectOptions, DetectReport};
-use crate::plan::{ServicePlan, ServiceSource};
+use crate::plan::{Composition, ServicePlan, ServiceSource};
 use crate::source::ProjectDir;
 
 #[derive(Args)]
@@ -96,6 +96,7 @@ fn to_json(report: &DetectReport) -> Value {
         "app": plan.app,
         "composition": plan.composition,
         "services": plan.services.iter().map(service_json).collect::<Vec<_>>(),
+        "hooks": plan.hooks,
         "warnings": plan.warnings,
         "errors": report.problems,
     })
@@ -112,6 +113,7 @@ fn service_json(service: &ServicePlan) -> Value {
             "plugin_version": Value::Null,
             "dockerfile": Value::Null,
             "build_args": {},
+            "command": service.command,
             "candidates": service.candidates,
         }),
         ServiceSource::Build(recipe) => json!({
@@ -126,6 +128,7 @@ fn service_json(service: &ServicePlan) -> Value {
             "build_args": recipe.build_args,
             "labels": recipe.labels,
             "target_stage": recipe.target_stage,
+            "command": service.command,
             "notes": recipe.notes,
             "candidates": service.candidates,
         }),
@@ -145,9 +148,25 @@ fn human(report: &DetectReport, show_dockerfile: bool) -> String {
         plan.services.len(),
         if plan.services.len() == 1 { "" } else { "s" }
     );
+    if let Composition::Plugin { kind, file, plugin } = &plan.composition {
+        let _ = writeln!(out, "services from {file} ({kind}, plugin {plugin})");
+    }
     for service in &plan.services {
         out.push('\n');
         service_human(&mut out, service, show_dockerfile);
+    }
+    if !plan.hooks.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "release hooks (run by the rollout):");
+        for hook in &plan.hooks {
+            let _ = writeln!(
+                out,
+                "  {:<10} in {}: {}",
+                hook.phase.as_str(),
+                hook.service,
+                hook.command
+            );
+        }
     }
     out
 }
@@ -160,6 +179,9 @@ fn service_human(out: &mut String, service: &ServicePlan, show_dockerfile: bool)
                 "{}: prebuilt image {image}, nothing to build",
                 service.name
             );
+            if let Some(command) = &service.command {
+                let _ = writeln!(out, "  command: {command}");
+            }
             return;
         }
         ServiceSource::Build(recipe) => recipe,
@@ -216,6 +238,12 @@ fn service_human(out: &mut String, service: &ServicePlan, show_dockerfile: bool)
     }
     if let Some(stage) = &recipe.target_stage {
         let _ = writeln!(out, "  target stage: {stage}");
+    }
+    if let Some(command) = &service.command {
+        let _ = writeln!(
+            out,
+            "  command: {command} (replaces the image's CMD/ENTRYPOINT)"
+        );
     }
     for note in &recipe.notes {
         let _ = writeln!(out, "  note: {note}");

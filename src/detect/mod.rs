@@ -1,7 +1,7 @@
 //! Detection: runs the plugins over a project and produces its build plan.
 //!
-//! At the project root a project-scope plugin (compose) may split the project
-//! into services; without one, the project is one service, `main`, built from
+//! At the project root a project-scope plugin (compose, Procfile) may split
+//! the project into services, with commands and release hooks; without one, the project is one service, `main`, built from
 //! the root. In each service context every service-scope plugin is asked, and
 //! the best-ranked match plans the service (see `PluginSet` for the ranking):
 //! `Dockerfile.<device-type>` > `Dockerfile.<arch>` > `Dockerfile.template` >
@@ -12,8 +12,10 @@ pub mod report;
 mod service;
 pub mod template;
 
-use crate::plan::{BuildPlan, Composition, Target, DEFAULT_SERVICE};
-use crate::plugin_host::api::{BuildSpec, PlanOutput, ServiceSpec, ServiceSpecSource};
+use crate::plan::{BuildPlan, Command, Composition, Hook, Target, DEFAULT_SERVICE};
+use crate::plugin_host::api::{
+    BuildSpec, PlanOutput, ProjectPlanOutput, ServiceSpec, ServiceSpecSource,
+};
 use crate::plugin_host::{CallError, LoadedPlugin, PluginHost, PluginSet};
 use crate::source::ProjectDir;
 pub use report::{DetectReport, Problem, ProblemKind};
@@ -44,6 +46,7 @@ pub fn detect(
             target: target.clone(),
             composition: Composition::SingleService,
             services: Vec::new(),
+            hooks: Vec::new(),
             warnings: Vec::new(),
         },
         problems: Vec::new(),
@@ -63,17 +66,21 @@ pub fn detect(
             return report;
         }
     };
-    let Some((composition, mut specs, warnings)) =
-        compose(host, plugins, project, target, &mut report)
+    let Some(Composed {
+        composition,
+        services: mut specs,
+        hooks,
+        warnings,
+    }) = compose(host, plugins, project, target, &mut report)
     else {
         return report;
     };
     if let Some(context) = &options.context {
         match &composition {
-            Composition::Compose { file, .. } => {
+            Composition::Plugin { file, .. } => {
                 report.problems.push(invalid_project(
                     None,
-                    format!("--context {context}: {file} already sets each service's context; choose services in the compose file instead"),
+                    format!("--context {context}: {file} splits the project into services with their own contexts; --context is for a project of one service"),
                 ));
                 return report;
             }
@@ -87,6 +94,7 @@ pub fn detect(
         }
     }
     report.plan.composition = composition;
+    report.plan.hooks = hooks;
     report.plan.warnings.extend(warnings);
     for service in variables.services.keys() {
         if !specs.iter().any(|s| &s.name == service) {
@@ -104,7 +112,7 @@ pub fn detect(
         options,
         variables: &variables,
         composer: match &report.plan.composition {
-            Composition::Compose { plugin, .. } => Some(plugin),
+            Composition::Plugin { plugin, .. } => Some(plugin),
             Composition::SingleService => None,
         },
     };
@@ -116,7 +124,13 @@ pub fn detect(
     report
 }
 
-type Composed = (Composition, Vec<ServiceSpec>, Vec<String>);
+/// How a project splits into services, before each service is planned.
+struct Composed {
+    composition: Composition,
+    services: Vec<ServiceSpec>,
+    hooks: Vec<Hook>,
+    warnings: Vec<String>,
+}
 
 /// The services of the project: from the best project-scope plugin that
 /// recognises the root, else the single default service.
@@ -127,7 +141,11 @@ fn compose(
     target: &Target,
     report: &mut DetectReport,
 ) -> Option<Composed> {
+    let names = root_names(project.root());
     for plugin in plugins.project_plugins() {
+        if !plugin.worth_asking(names.as_deref()) {
+            continue;
+        }
         let detection = match host.detect(plugin, project.root(), target) {
             Ok(found) => found,
             Err(error) => {
@@ -144,14 +162,27 @@ fn compose(
             .map(|e| e.file.clone())
             .unwrap_or_default();
         return match host.plan(plugin, project.root(), target) {
-            Ok(PlanOutput::Project(plan)) => Some((
-                Composition::Compose {
-                    file,
-                    plugin: plugin.reference(),
-                },
-                plan.services,
-                plan.warnings,
-            )),
+            Ok(PlanOutput::Project(plan)) => match check_project_plan(&plan) {
+                Ok(()) => Some(Composed {
+                    composition: Composition::Plugin {
+                        kind: detection.project_type,
+                        file,
+                        plugin: plugin.reference(),
+                    },
+                    services: plan.services,
+                    hooks: plan.hooks,
+                    warnings: plan.warnings,
+                }),
+                Err(reason) => {
+                    report.problems.push(call_problem(
+                        None,
+                        plugin,
+                        "plan",
+                        CallError::Malformed(reason),
+                    ));
+                    None
+                }
+            },
             Ok(PlanOutput::Service(_)) => {
                 report.problems.push(call_problem(
                     None,
@@ -177,8 +208,61 @@ fn compose(
             args: Vec::new(),
             target: None,
         }),
+        command: None,
     };
-    Some((Composition::SingleService, vec![main], Vec::new()))
+    Some(Composed {
+        composition: Composition::SingleService,
+        services: vec![main],
+        hooks: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// What the host relies on in a project plan, whoever wrote it: unique
+/// service names, commands that run something, hooks naming a service.
+fn check_project_plan(plan: &ProjectPlanOutput) -> Result<(), String> {
+    let mut names = std::collections::BTreeSet::new();
+    for service in &plan.services {
+        if !names.insert(service.name.as_str()) {
+            return Err(format!("service `{}` is planned twice", service.name));
+        }
+        if service.command.as_ref().is_some_and(is_empty_command) {
+            return Err(format!("service `{}` has an empty command", service.name));
+        }
+    }
+    for hook in &plan.hooks {
+        let phase = hook.phase.as_str();
+        if !names.contains(hook.service.as_str()) {
+            return Err(format!(
+                "the {phase} hook runs in service `{}`, which the plan does not have",
+                hook.service
+            ));
+        }
+        if is_empty_command(&hook.command) {
+            return Err(format!("the {phase} hook has an empty command"));
+        }
+    }
+    Ok(())
+}
+
+fn is_empty_command(command: &Command) -> bool {
+    match command {
+        Command::Shell(line) => line.trim().is_empty(),
+        Command::Exec(argv) => argv.first().is_none_or(|program| program.is_empty()),
+    }
+}
+
+/// The entry names at the root of a tree, to skip plugins whose files are
+/// absent. None when the directory cannot be listed: then every plugin is
+/// asked, and meets the problem through its own view.
+fn root_names(dir: &std::path::Path) -> Option<Vec<String>> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    Some(
+        entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+    )
 }
 
 fn invalid_project(service: Option<&str>, message: String) -> Problem {

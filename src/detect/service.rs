@@ -37,12 +37,14 @@ impl ServiceContext<'_> {
         problems: &mut Vec<Problem>,
     ) -> Option<ServicePlan> {
         let name = spec.name;
+        let command = spec.command;
         let build = match spec.source {
             ServiceSpecSource::Image(image) => {
                 return Some(ServicePlan {
                     name,
                     context: String::new(),
                     source: ServiceSource::Image { image },
+                    command,
                     candidates: Vec::new(),
                 })
             }
@@ -64,6 +66,7 @@ impl ServiceContext<'_> {
             name,
             context: build.context,
             source: ServiceSource::Build(Box::new(recipe)),
+            command,
             candidates,
         })
     }
@@ -119,7 +122,11 @@ impl ServiceContext<'_> {
     ) -> Option<(BuildRecipe, Vec<Candidate>)> {
         let mut candidates = Vec::new();
         let mut winner: Option<&LoadedPlugin> = None;
+        let names = super::root_names(context_dir);
         for plugin in self.plugins.service_plugins() {
+            if !plugin.worth_asking(names.as_deref()) {
+                continue;
+            }
             match self.host.detect(plugin, context_dir, self.target) {
                 Ok(Some(detection)) => {
                     let chosen = winner.is_none();

@@ -99,6 +99,63 @@ pub struct BuildRecipe {
     pub notes: Vec<String>,
 }
 
+/// A command line a container runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "form", content = "command", rename_all = "kebab-case")]
+pub enum Command {
+    /// Run by `/bin/sh -c` (a Procfile entry).
+    Shell(String),
+    /// Program and arguments, run as is.
+    Exec(Vec<String>),
+}
+
+impl Command {
+    /// The argv the container starts with (its CMD; the ENTRYPOINT is emptied).
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Shell(line) => vec!["/bin/sh".into(), "-c".into(), line.clone()],
+            Command::Exec(argv) => argv.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Shell(line) => write!(f, "{line}"),
+            Command::Exec(argv) => write!(f, "{}", argv.join(" ")),
+        }
+    }
+}
+
+/// When a hook runs, relative to the release going live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookPhase {
+    /// Before the release becomes the target; a failure stops the rollout.
+    Release,
+    /// After the release is live.
+    Postdeploy,
+}
+
+impl HookPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookPhase::Release => "release",
+            HookPhase::Postdeploy => "postdeploy",
+        }
+    }
+}
+
+/// A one-off command run for a release in a container of a service's image.
+/// Recorded with the release; the rollout stage runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hook {
+    pub phase: HookPhase,
+    pub service: String,
+    pub command: Command,
+}
+
 /// One service of the project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServicePlan {
@@ -106,18 +163,47 @@ pub struct ServicePlan {
     /// Build context, relative to the project root (`.` for the root).
     pub context: String,
     pub source: ServiceSource,
+    /// The process the service runs instead of the image's CMD/ENTRYPOINT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
     /// Every plugin that matched the context, the chosen one marked.
     pub candidates: Vec<Candidate>,
 }
 
 /// How the project is split into services.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Composition {
-    /// No compose file: one service, `main`, with the root as context.
+    /// Nothing splits it: one service, `main`, with the root as context.
     SingleService,
-    /// A compose file and the plugin that read it.
-    Compose { file: String, plugin: PluginRef },
+    /// A project-scope plugin split it: a compose file, a Procfile...
+    Plugin {
+        /// What the plugin recognised (`compose`, `procfile`), shown as the kind.
+        kind: String,
+        /// The file that defines the services.
+        file: String,
+        plugin: PluginRef,
+    },
+}
+
+impl Serialize for Composition {
+    /// `{"kind": "single-service"}`, or `{"kind": "compose", "file": ..., "plugin": ...}`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Composition::SingleService => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("kind", "single-service")?;
+                map.end()
+            }
+            Composition::Plugin { kind, file, plugin } => {
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("kind", kind)?;
+                map.serialize_entry("file", file)?;
+                map.serialize_entry("plugin", plugin)?;
+                map.end()
+            }
+        }
+    }
 }
 
 /// The plan for building a project for one target.
@@ -127,6 +213,8 @@ pub struct BuildPlan {
     pub target: Target,
     pub composition: Composition,
     pub services: Vec<ServicePlan>,
+    /// Release hooks, in the order the project states them.
+    pub hooks: Vec<Hook>,
     pub warnings: Vec<String>,
 }
 

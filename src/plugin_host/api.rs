@@ -1,7 +1,7 @@
 //! What plugins tell the host, independent of the contract version that
 //! carried it. Each `contract::vX_Y` module converts into these types.
 
-use crate::plan::Evidence;
+use crate::plan::{Command, Evidence, Hook};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -20,6 +20,9 @@ pub struct PluginInfo {
     pub priority: i32,
     pub scope: Scope,
     pub description: String,
+    /// Root entry globs of which one must be present for `detect` to be
+    /// worth calling; empty: always called.
+    pub looks_for: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +64,13 @@ pub enum ServiceSpecSource {
 pub struct ServiceSpec {
     pub name: String,
     pub source: ServiceSpecSource,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectPlanOutput {
     pub services: Vec<ServiceSpec>,
+    pub hooks: Vec<Hook>,
     pub warnings: Vec<String>,
 }
 
@@ -126,9 +131,20 @@ fn strings(s: &[String]) -> usize {
     s.iter().map(String::len).sum()
 }
 
+fn command_size(c: &Command) -> usize {
+    match c {
+        Command::Shell(line) => line.len(),
+        Command::Exec(argv) => strings(argv),
+    }
+}
+
 impl OutputSize for PluginInfo {
     fn output_size(&self) -> usize {
-        self.name.len() + self.version.len() + self.contract_version.len() + self.description.len()
+        self.name.len()
+            + self.version.len()
+            + self.contract_version.len()
+            + self.description.len()
+            + strings(&self.looks_for)
     }
 }
 
@@ -156,10 +172,15 @@ impl OutputSize for PlanOutput {
             }
             PlanOutput::Project(p) => {
                 strings(&p.warnings)
+                    + p.hooks
+                        .iter()
+                        .map(|h| h.service.len() + command_size(&h.command))
+                        .sum::<usize>()
                     + p.services
                         .iter()
                         .map(|s| {
                             s.name.len()
+                                + s.command.as_ref().map_or(0, command_size)
                                 + match &s.source {
                                     ServiceSpecSource::Image(i) => i.len(),
                                     ServiceSpecSource::Build(b) => {

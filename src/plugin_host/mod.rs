@@ -1,6 +1,7 @@
 //! The sandboxed WebAssembly plugin host.
 //!
-//! Plugins are components targeting `wit/` (the `detector` world). They get
+//! Plugins are components targeting `wit/` (the `detector` world, contract
+//! 0.2 or the frozen 0.1; see `contract`). They get
 //! no WASI: only a read-only view of one directory (cap-std), a capped log
 //! and the base-image catalogue. Every call runs in a fresh store made from
 //! a pre-linked `InstancePre`, under an epoch deadline, a memory cap, a read
@@ -21,6 +22,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use cap_std::fs::Dir;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap};
@@ -28,7 +30,7 @@ use wasmtime::{Engine, Store, Trap};
 use crate::plan::{PluginRef, Target};
 use api::{Detection, OutputSize, PlanOutput, PluginInfo};
 use cache::ComponentCache;
-use contract::{v0_1, ContractVersion};
+use contract::{v0_1, v0_2, ContractVersion};
 pub use error::{CallError, LoadError};
 pub use limits::Limits;
 use sandbox::Sandbox;
@@ -55,6 +57,7 @@ impl fmt::Display for PluginOrigin {
 /// A pre-linked component, per contract version.
 enum Pre {
     V0_1(v0_1::DetectorPre<Sandbox>),
+    V0_2(v0_2::DetectorPre<Sandbox>),
 }
 
 /// A plugin ready to be called.
@@ -66,6 +69,8 @@ pub struct LoadedPlugin {
     pub origin: PluginOrigin,
     /// The limits its calls run under.
     pub limits: Limits,
+    /// `info.looks_for`, compiled; none when the plugin is always asked.
+    looks_for: Option<GlobSet>,
     pre: Pre,
 }
 
@@ -80,12 +85,52 @@ impl LoadedPlugin {
     pub fn is_builtin(&self) -> bool {
         self.origin == PluginOrigin::Builtin
     }
+
+    /// Whether `detect` could answer anything but none for a tree whose root
+    /// holds `root_names` (none: unknown): false when the plugin declared the
+    /// files it looks for and none is there, so the call (an instantiation)
+    /// can be skipped.
+    pub fn worth_asking(&self, root_names: Option<&[String]>) -> bool {
+        match (&self.looks_for, root_names) {
+            (Some(globs), Some(names)) => names.iter().any(|name| globs.is_match(name)),
+            _ => true,
+        }
+    }
+}
+
+/// Compiles a plugin's `looks-for` globs (`*` and `?` within one name).
+fn compile_looks_for(origin: &str, patterns: &[String]) -> Result<Option<GlobSet>, LoadError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        let invalid = |reason: String| LoadError::Invalid {
+            origin: origin.to_string(),
+            reason: format!("looks-for pattern `{pattern}`: {reason}"),
+        };
+        if pattern.is_empty() || pattern.contains('/') {
+            return Err(invalid(
+                "must be a non-empty name at the root, without `/`".into(),
+            ));
+        }
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| invalid(e.kind().to_string()))?;
+        set.add(glob);
+    }
+    set.build().map(Some).map_err(|e| LoadError::Invalid {
+        origin: origin.to_string(),
+        reason: format!("looks-for: {e}"),
+    })
 }
 
 /// Runs plugins. One per process: it owns the engine and the epoch clock.
 pub struct PluginHost {
     engine: Engine,
     linker_v0_1: Linker<Sandbox>,
+    linker_v0_2: Linker<Sandbox>,
     limits: Limits,
     cache: Option<ComponentCache>,
 }
@@ -113,10 +158,13 @@ impl PluginHost {
         engine::start_epoch_ticker(&engine);
         let mut linker_v0_1 = Linker::new(&engine);
         v0_1::add_to_linker(&mut linker_v0_1).map_err(|e| HostError(e.to_string()))?;
+        let mut linker_v0_2 = Linker::new(&engine);
+        v0_2::add_to_linker(&mut linker_v0_2).map_err(|e| HostError(e.to_string()))?;
         let cache = cache_dir.map(|dir| ComponentCache::new(&engine, dir));
         Ok(PluginHost {
             engine,
             linker_v0_1,
+            linker_v0_2,
             limits,
             cache,
         })
@@ -194,6 +242,13 @@ impl PluginHost {
                     .map_err(invalid)?;
                 Pre::V0_1(v0_1::DetectorPre::new(instance_pre).map_err(invalid)?)
             }
+            ContractVersion::V0_2 => {
+                let instance_pre = self
+                    .linker_v0_2
+                    .instantiate_pre(&component)
+                    .map_err(invalid)?;
+                Pre::V0_2(v0_2::DetectorPre::new(instance_pre).map_err(invalid)?)
+            }
         };
         let mut plugin = LoadedPlugin {
             info: PluginInfo {
@@ -203,11 +258,13 @@ impl PluginHost {
                 priority: 0,
                 scope: api::Scope::Service,
                 description: String::new(),
+                looks_for: Vec::new(),
             },
             sha256,
             imports,
             origin,
             limits: self.limits,
+            looks_for: None,
             pre,
         };
         plugin.info = self.info(&plugin).map_err(|error| LoadError::Info {
@@ -215,12 +272,14 @@ impl PluginHost {
             error,
         })?;
         contract::check_declared(origin_text, &plugin.info.contract_version, contract)?;
+        plugin.looks_for = compile_looks_for(origin_text, &plugin.info.looks_for)?;
         Ok(plugin)
     }
 
     fn info(&self, plugin: &LoadedPlugin) -> Result<PluginInfo, CallError> {
         self.call(plugin, None, |instance, store| match instance {
             Instance::V0_1(d) => d.slipway_plugin_plugin().call_info(store).map(v0_1::info),
+            Instance::V0_2(d) => d.slipway_plugin_plugin().call_info(store).map(v0_2::info),
         })
     }
 
@@ -236,6 +295,10 @@ impl PluginHost {
                 .slipway_plugin_plugin()
                 .call_detect(store, &v0_1::target(target))
                 .map(|r| r.map(|o| o.map(v0_1::detection)).map_err(v0_1::reported)),
+            Instance::V0_2(d) => d
+                .slipway_plugin_plugin()
+                .call_detect(store, &v0_2::target(target))
+                .map(|r| r.map(|o| o.map(v0_2::detection)).map_err(v0_2::reported)),
         })?
         .map_err(CallError::Reported)
     }
@@ -252,6 +315,10 @@ impl PluginHost {
                 .slipway_plugin_plugin()
                 .call_plan(store, &v0_1::target(target))
                 .map(|r| r.map(v0_1::plan).map_err(v0_1::reported)),
+            Instance::V0_2(d) => d
+                .slipway_plugin_plugin()
+                .call_plan(store, &v0_2::target(target))
+                .map(|r| r.map(v0_2::plan).map_err(v0_2::reported)),
         })?
         .map_err(CallError::Reported)
     }
@@ -284,6 +351,9 @@ impl PluginHost {
             Pre::V0_1(pre) => pre
                 .instantiate(&mut store)
                 .and_then(|d| invoke(&Instance::V0_1(d), &mut store)),
+            Pre::V0_2(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|d| invoke(&Instance::V0_2(d), &mut store)),
         };
         let answer = outcome.map_err(|e| classify(e, &store, &limits))?;
         let size = answer.output_size();
@@ -299,6 +369,7 @@ impl PluginHost {
 
 enum Instance {
     V0_1(v0_1::Detector),
+    V0_2(v0_2::Detector),
 }
 
 /// Names the limit a failed call hit, or the trap it took.

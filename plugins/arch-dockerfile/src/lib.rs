@@ -4,7 +4,7 @@
 
 use slipway_plugin_sdk::{
     evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Evidence, Plugin,
-    PluginError, PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
+    PluginError, PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION, looks_for,
 };
 
 struct ArchDockerfilePlugin;
@@ -51,6 +51,7 @@ impl Plugin for ArchDockerfilePlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 400,
             scope: Scope::Service,
+            looks_for: looks_for(&["Dockerfile.*"]),
             description: "Dockerfile.<device-type>, else Dockerfile.<arch>, for the target device"
                 .into(),
         }

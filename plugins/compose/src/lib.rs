@@ -6,7 +6,7 @@ mod services;
 
 use slipway_plugin_sdk::{
     evidence, export_plugin, fs, invalid, BuildPlan, Detection, Plugin, PluginError, PluginInfo,
-    ProjectPlan, Scope, Target, CONTRACT_VERSION,
+    ProjectPlan, Scope, Target, CONTRACT_VERSION, looks_for,
 };
 
 const COMPOSE_FILES: [&str; 2] = ["docker-compose.yml", "docker-compose.yaml"];
@@ -37,6 +37,7 @@ impl Plugin for ComposePlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 0,
             scope: Scope::Project,
+            looks_for: looks_for(&["docker-compose.yml", "docker-compose.yaml"]),
             description: "A docker-compose.yml with one or more services".into(),
         }
     }
@@ -56,7 +57,11 @@ impl Plugin for ComposePlugin {
         let compose = model::parse(file, &text)?;
         let mut warnings = Vec::new();
         let services = services::plan(file, compose, &mut warnings)?;
-        Ok(BuildPlan::Project(ProjectPlan { services, warnings }))
+        Ok(BuildPlan::Project(ProjectPlan {
+            services,
+            hooks: Vec::new(),
+            warnings,
+        }))
     }
 }
 

@@ -153,6 +153,9 @@ fn service(
     Ok(ServiceSpec {
         name: name.to_string(),
         source,
+        // Compose's own `command` keeps the ENTRYPOINT; the device's
+        // supervisor applies it from the recorded compose file at run time.
+        command: None,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use slipway_plugin_sdk::{
     evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
-    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
+    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION, looks_for,
 };
 
 const TEMPLATE: &str = "Dockerfile.template";
@@ -18,6 +18,7 @@ impl Plugin for TemplatePlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 300,
             scope: Scope::Service,
+            looks_for: looks_for(&["Dockerfile.template"]),
             description:
                 "A Dockerfile.template with %%BALENA_*%% variables, resolved per device type".into(),
         }

@@ -2,7 +2,7 @@
 
 use slipway_plugin_sdk::{
     evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
-    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
+    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION, looks_for,
 };
 
 const DOCKERFILE: &str = "Dockerfile";
@@ -17,6 +17,7 @@ impl Plugin for DockerfilePlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 200,
             scope: Scope::Service,
+            looks_for: looks_for(&["Dockerfile"]),
             description: "A Dockerfile at the root of the build context, used as is".into(),
         }
     }

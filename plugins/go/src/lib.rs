@@ -5,7 +5,7 @@ use slipway_plugin_sdk::text::read_lines;
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, invalid, invalid_at, no_base_image,
     BuildPlan, Detection, Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope,
-    ServicePlan, Target, CONTRACT_VERSION,
+    ServicePlan, Target, CONTRACT_VERSION, looks_for,
 };
 
 const GO_MOD: &str = "go.mod";
@@ -73,6 +73,7 @@ impl Plugin for GoPlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 80,
             scope: Scope::Service,
+            looks_for: looks_for(&["go.mod"]),
             description: "Go from go.mod: a static binary, CGO off".into(),
         }
     }

@@ -5,7 +5,7 @@
 
 use slipway_plugin_sdk::{
     evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
-    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
+    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION, looks_for,
 };
 
 struct Deno;
@@ -19,6 +19,7 @@ impl Plugin for Deno {
             priority: 1000,
             scope: Scope::Service,
             description: "Deno from deno.json".into(),
+            looks_for: looks_for(&["deno.json"]),
         }
     }
 

@@ -1,4 +1,4 @@
-//! A plugin built against contract 0.2.0, which this host does not serve.
+//! A plugin built against contract 0.3.0, which this host does not serve.
 
 wit_bindgen::generate!({
     world: "detector",

@@ -88,6 +88,8 @@ impl Plugin for Hostile {
             priority: 50,
             scope: Scope::Service,
             description: "misbehaves on purpose, for the sandbox tests".into(),
+            // Always asked, so that every harm is tried.
+            looks_for: Vec::new(),
         }
     }
 

@@ -17,10 +17,11 @@ impl Guest for WasiImporter {
         PluginInfo {
             name: "hostile-wasi-import".into(),
             version: "0.1.0".into(),
-            contract_version: "0.1.0".into(),
+            contract_version: "0.2.0".into(),
             priority: 50,
             scope: Scope::Service,
             description: "imports WASI, which the sandbox does not offer".into(),
+            looks_for: Vec::new(),
         }
     }
 

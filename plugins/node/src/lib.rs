@@ -6,7 +6,7 @@ mod manifest;
 
 use slipway_plugin_sdk::{
     evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
-    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
+    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION, looks_for,
 };
 
 use manifest::{Manifest, MANIFEST};
@@ -21,6 +21,7 @@ impl Plugin for NodePlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 100,
             scope: Scope::Service,
+            looks_for: looks_for(&["package.json"]),
             description: "Node.js from package.json, with an implicit Dockerfile".into(),
         }
     }

@@ -9,7 +9,7 @@ use slipway_plugin_sdk::text::{read_lines, read_procfile, read_toml};
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, invalid, no_base_image, BuildPlan, Detection,
     Dockerfile, DockerfileSource, Evidence, Plugin, PluginError, PluginInfo, Scope, ServicePlan,
-    Target, CONTRACT_VERSION,
+    Target, CONTRACT_VERSION, looks_for,
 };
 
 const MANIFESTS: [(&str, &str); 3] = [
@@ -99,6 +99,7 @@ impl Plugin for PythonPlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 90,
             scope: Scope::Service,
+            looks_for: looks_for(&["requirements.txt", "pyproject.toml", "Pipfile"]),
             description: "Python from requirements.txt, pyproject.toml or Pipfile".into(),
         }
     }

@@ -7,7 +7,7 @@ use slipway_plugin_sdk::text::read_toml;
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, invalid, no_base_image, BuildPlan, Detection,
     Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope, ServicePlan, Target,
-    CONTRACT_VERSION,
+    CONTRACT_VERSION, looks_for,
 };
 
 const MANIFEST: &str = "Cargo.toml";
@@ -83,6 +83,7 @@ impl Plugin for RustPlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 70,
             scope: Scope::Service,
+            looks_for: looks_for(&["Cargo.toml"]),
             description: "Rust from Cargo.toml: cargo build --release, multi-stage".into(),
         }
     }

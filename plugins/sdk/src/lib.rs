@@ -9,7 +9,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "detector",
-        path: "../../wit",
+        path: "../../wit/plugin.wit",
         pub_export_macro: true,
         export_macro_name: "export_plugin",
         default_bindings_module: "slipway_plugin_sdk::bindings",
@@ -27,15 +27,21 @@ pub mod text;
 pub use dockerfile::Dockerfile;
 
 pub use bindings::exports::slipway::plugin::plugin::{
-    BuildPlan, BuildSpec, Detection, DockerfileSource, Guest as Plugin, PluginInfo, ProjectPlan,
-    Scope, ServicePlan, ServiceSource, ServiceSpec,
+    BuildPlan, BuildSpec, Command, Detection, DockerfileSource, Guest as Plugin, Hook, HookPhase,
+    PluginInfo, ProjectPlan, Scope, ServicePlan, ServiceSource, ServiceSpec,
 };
 pub use bindings::slipway::plugin::catalogue::{base_images, BaseImage};
 pub use bindings::slipway::plugin::types::{Diagnostic, Evidence, PluginError, Target};
 
 /// The version of the contract this SDK is built against; put it in
 /// [`PluginInfo::contract_version`].
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// [`PluginInfo::looks_for`] from names: the root entries (globs with `*`
+/// and `?`) one of which must exist for `detect` to be called.
+pub fn looks_for(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| name.to_string()).collect()
+}
 
 /// An error about a file of the project, with an optional line and column.
 pub fn invalid(file: &str, message: impl Into<String>) -> PluginError {

@@ -5,7 +5,7 @@ use slipway_plugin_sdk::glob::find;
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, no_base_image, BuildPlan, Detection,
     Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope, ServicePlan, Target,
-    CONTRACT_VERSION,
+    CONTRACT_VERSION, looks_for,
 };
 
 const INDEX: &str = "index.html";
@@ -22,6 +22,7 @@ impl Plugin for StaticPlugin {
             // that some other tool builds.
             priority: 10,
             scope: Scope::Service,
+            looks_for: looks_for(&["index.html"]),
             description: "A static site (index.html) served by busybox httpd".into(),
         }
     }

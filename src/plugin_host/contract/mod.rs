@@ -1,7 +1,9 @@
 //! The contract versions this host serves, and the load-time check that a
 //! component asks for nothing else.
 
+mod unchanged;
 pub mod v0_1;
+pub mod v0_2;
 
 use semver::Version;
 use wasmtime::component::Component;
@@ -16,17 +18,25 @@ pub const PACKAGE: &str = "slipway:plugin";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContractVersion {
     V0_1,
+    V0_2,
 }
 
 impl ContractVersion {
-    /// The newest version of each line the host serves.
-    pub const SERVED: [(ContractVersion, &'static str); 1] = [(ContractVersion::V0_1, "0.1.0")];
+    /// The newest version of each line the host serves, newest line first.
+    pub const SERVED: [(ContractVersion, &'static str); 2] = [
+        (ContractVersion::V0_2, "0.2.0"),
+        (ContractVersion::V0_1, "0.1.0"),
+    ];
+
+    /// The line new plugins are written against.
+    pub const CURRENT: &'static str = "0.2.0";
 
     fn for_version(version: &Version) -> Option<ContractVersion> {
         // For 0.x the minor is the compatibility line (semver's rule for 0.x);
         // patch releases add no functions.
         match (version.major, version.minor) {
             (0, 1) => Some(ContractVersion::V0_1),
+            (0, 2) => Some(ContractVersion::V0_2),
             _ => None,
         }
     }

