@@ -1,6 +1,7 @@
 //! The release record on a real SQLite file: migrations, the interrupted
 //! sweep, two live builders side by side, a database from the future.
 
+use slipway::plan::{Command, Hook, HookPhase};
 use slipway::release::{
     ImageOutcome, ImageStatus, NewImage, NewRelease, ReleaseFilter, ReleaseStore, SourceKind,
     SqliteStore, Status, StoreError,
@@ -14,6 +15,7 @@ fn new_release(app: &str) -> NewRelease {
         source: SourceKind::Local,
         device_types: vec!["raspberrypi4-64".into()],
         composition: "services:\n  main:\n    build: .\n".into(),
+        hooks: Vec::new(),
     }
 }
 
@@ -27,6 +29,7 @@ fn image(service: &str) -> NewImage {
         plugin: Some("dockerfile@0.1.0".into()),
         dockerfile: Some("FROM busybox:slipway\n".into()),
         reference: format!("app/{service}:abc-aarch64"),
+        command: None,
         status: ImageStatus::Queued,
     }
 }
@@ -156,4 +159,100 @@ fn a_database_from_a_newer_slipway_is_refused_not_damaged() {
     let message = error.to_string();
     assert!(message.contains("schema version 99"), "{message}");
     assert!(message.contains("upgrade slipway"), "{message}");
+}
+
+#[test]
+fn hooks_and_commands_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = vec![
+        Hook {
+            phase: HookPhase::Release,
+            service: "web".into(),
+            command: Command::Shell("node migrate.js".into()),
+        },
+        Hook {
+            phase: HookPhase::Postdeploy,
+            service: "web".into(),
+            command: Command::Exec(vec!["echo".into(), "done".into()]),
+        },
+    ];
+    let id = {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let release = store
+            .create_release(&NewRelease {
+                composition: "web: node web.js\nworker: node worker.js\n".into(),
+                hooks: hooks.clone(),
+                ..new_release("procs")
+            })
+            .unwrap();
+        store
+            .add_image(
+                release.id,
+                &NewImage {
+                    command: Some(Command::Shell("node worker.js".into())),
+                    ..image("worker")
+                },
+            )
+            .unwrap();
+        store.add_image(release.id, &image("plain")).unwrap();
+        release.id
+    };
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.get(id).unwrap().hooks, hooks);
+    let images = store.images(id).unwrap();
+    let command = |service: &str| {
+        images
+            .iter()
+            .find(|i| i.service == service)
+            .unwrap()
+            .command
+            .clone()
+    };
+    assert_eq!(
+        command("worker"),
+        Some(Command::Shell("node worker.js".into()))
+    );
+    assert_eq!(command("plain"), None);
+}
+
+#[test]
+fn a_first_version_database_is_migrated_and_keeps_its_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    // A database as the first schema left it, with one release in it.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("releases.sqlite")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE releases (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE,
+                 app TEXT NOT NULL, commit_sha TEXT, source TEXT NOT NULL, status TEXT NOT NULL,
+                 device_types TEXT NOT NULL, started_at_ms INTEGER NOT NULL, ended_at_ms INTEGER,
+                 composition TEXT NOT NULL, error TEXT);
+             CREATE TABLE images (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 release_id INTEGER NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
+                 service TEXT NOT NULL, device_type TEXT NOT NULL, arch TEXT NOT NULL,
+                 platform TEXT NOT NULL, status TEXT NOT NULL, project_type TEXT, plugin TEXT,
+                 dockerfile TEXT, reference TEXT NOT NULL, image_id TEXT, size_bytes INTEGER,
+                 context_bytes INTEGER, log TEXT NOT NULL DEFAULT '', error TEXT,
+                 started_at_ms INTEGER, ended_at_ms INTEGER, UNIQUE (release_id, service, arch));
+             INSERT INTO releases (hash, app, source, status, device_types, started_at_ms,
+                 ended_at_ms, composition)
+             VALUES ('0123456789abcdef', 'old', 'local', 'success', '[\"intel-nuc\"]', 1000, 3000, '');
+             INSERT INTO images (release_id, service, device_type, arch, platform, status, reference)
+             VALUES (1, 'main', 'intel-nuc', 'amd64', 'linux/amd64', 'success', 'old/main:0123-amd64');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let release = store.get(1).unwrap();
+    assert_eq!(release.app, "old");
+    assert_eq!(release.status, Status::Success);
+    assert!(release.hooks.is_empty());
+    let images = store.images(1).unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].command, None);
+    let version: i64 = rusqlite::Connection::open(dir.path().join("releases.sqlite"))
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }

@@ -13,6 +13,7 @@ use super::engine::Engine;
 use super::events::{BuildEvent, EventKind};
 use super::log::CappedLog;
 use super::platform::Platform;
+use crate::plan::Command;
 
 /// Everything needed to build one image.
 #[derive(Debug, Clone)]
@@ -29,8 +30,36 @@ pub struct ImageJob {
     pub labels: BTreeMap<String, String>,
     pub target_stage: Option<String>,
     pub tag: String,
+    /// The process the image runs, replacing its CMD and ENTRYPOINT.
+    pub command: Option<Command>,
     pub no_cache: bool,
     pub pull: bool,
+}
+
+impl ImageJob {
+    /// What decides the image's layers. Jobs with the same key (processes of
+    /// one Procfile, say) share one build; labels, tag and command are
+    /// applied to each afterwards.
+    pub fn layers_key(&self) -> impl Eq + std::hash::Hash + '_ {
+        (
+            &self.arch,
+            &self.platform,
+            &self.context_dir,
+            &self.dockerfile,
+            &self.build_args,
+            &self.target_stage,
+            self.no_cache,
+            self.pull,
+        )
+    }
+}
+
+/// A built and checked image, before the release's labels and tag.
+#[derive(Debug, Clone)]
+pub struct UntaggedImage {
+    pub id: String,
+    pub size_bytes: i64,
+    pub context: ContextStats,
 }
 
 /// A built and checked image.
@@ -59,6 +88,9 @@ pub enum ImageError {
     PlatformMismatch { expected: String, found: String },
     #[error("cancelled")]
     Cancelled,
+    /// Another service's build of the same layers failed.
+    #[error("shares its image build with service `{service}`, which failed: {message}")]
+    SharedBuild { service: String, message: String },
 }
 
 impl ImageError {
@@ -70,7 +102,8 @@ impl ImageError {
     }
 }
 
-/// Builds `job` on `engine`, streaming its output to `events` and `log`.
+/// Builds `job` on `engine`, streaming its output to `events` and `log`,
+/// then labels and tags it.
 pub async fn build_image(
     engine: &Engine,
     job: &ImageJob,
@@ -78,6 +111,18 @@ pub async fn build_image(
     events: &UnboundedSender<BuildEvent>,
     cancel: &CancellationToken,
 ) -> Result<BuiltImage, ImageError> {
+    let untagged = build_untagged(engine, job, log, events, cancel).await?;
+    finish_image(engine, job, &untagged, log).await
+}
+
+/// Builds `job`'s layers and checks the image's platform; no labels, no tag.
+pub async fn build_untagged(
+    engine: &Engine,
+    job: &ImageJob,
+    log: &mut CappedLog,
+    events: &UnboundedSender<BuildEvent>,
+    cancel: &CancellationToken,
+) -> Result<UntaggedImage, ImageError> {
     let context = BuildContext::prepare(
         &job.context_dir,
         &job.context_display,
@@ -217,17 +262,31 @@ pub async fn build_image(
             found: found.to_string(),
         });
     }
-    // Only a checked image gets the release's labels and tag.
-    let labelled = label_and_tag(engine, job, &built, log).await?;
-    Ok(BuiltImage {
-        image_id: labelled,
-        // Labels add no layer: the size is the built image's.
+    Ok(UntaggedImage {
+        id: built,
         size_bytes: inspected.size.unwrap_or(0),
         context,
     })
 }
 
-/// Adds the release's labels to the built image and tags it.
+/// Gives a checked image `job`'s labels, command and tag.
+pub async fn finish_image(
+    engine: &Engine,
+    job: &ImageJob,
+    untagged: &UntaggedImage,
+    log: &mut CappedLog,
+) -> Result<BuiltImage, ImageError> {
+    let labelled = label_and_tag(engine, job, &untagged.id, log).await?;
+    Ok(BuiltImage {
+        image_id: labelled,
+        // Labels and a command add no layer: the size is the built image's.
+        size_bytes: untagged.size_bytes,
+        context: untagged.context.clone(),
+    })
+}
+
+/// Adds the release's labels (and the service's command) to the built image
+/// and tags it.
 ///
 /// The labels change with every release, so a step that sets them never
 /// hits the cache. Run inside the build, that step would commit while the
@@ -274,9 +333,14 @@ async fn label_and_tag(
         .repo(repo)
         .tag(tag)
         .pause(false);
-    let change = label_instruction(&job.labels);
-    if let Some(change) = &change {
-        options = options.changes(change);
+    // The engine reads `changes` as Dockerfile lines.
+    let changes: Vec<String> = label_instruction(&job.labels)
+        .into_iter()
+        .chain(job.command.as_ref().map(command_instructions))
+        .collect();
+    let changes = changes.join("\n");
+    if !changes.is_empty() {
+        options = options.changes(&changes);
     }
     let committed = engine
         .docker
@@ -296,8 +360,18 @@ async fn label_and_tag(
             "could not remove the labelling container: {e}"
         );
     }
+    if let Some(command) = &job.command {
+        log.push(&format!("[slipway] command: {command}\n"));
+    }
     log.push(&format!("[slipway] labelled and tagged {}\n", job.tag));
     Ok(committed.id)
+}
+
+/// `CMD` in exec form with the command's argv, and an empty `ENTRYPOINT`, so
+/// that the process runs as planned whatever the Dockerfile said.
+fn command_instructions(command: &Command) -> String {
+    let argv = serde_json::to_string(&command.argv()).unwrap_or_default();
+    format!("ENTRYPOINT []\nCMD {argv}")
 }
 
 /// One `LABEL` instruction setting every label, or none when there are none.

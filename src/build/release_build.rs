@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{EngineConfig, EngineError, Engines};
 use super::events::{BuildEvent, EventKind};
-use super::image::{build_image, BuiltImage, ImageError, ImageJob};
+use super::image::{build_untagged, finish_image, BuiltImage, ImageError, ImageJob, UntaggedImage};
 use super::log::CappedLog;
 use super::platform::Platform;
 use super::tags::image_tag;
@@ -144,6 +144,8 @@ pub async fn build_release(
             .map(|d| d.slug.clone())
             .collect(),
         composition: composition_text(&project, &plans[0].composition),
+        // Hooks come from the project, not the arch: every plan has the same.
+        hooks: plans[0].hooks.clone(),
     })?;
     report(&BuildEvent::new(EventKind::Release).message(format!(
         "release {} ({}) of {app} for {}",
@@ -154,8 +156,10 @@ pub async fn build_release(
 
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<BuildEvent>();
     let limit = Arc::new(Semaphore::new(request.concurrency.max(1)));
-    let mut running: JoinSet<JobResult> = JoinSet::new();
+    let mut running: JoinSet<Vec<JobResult>> = JoinSet::new();
     let mut record_ids: HashMap<(String, String), i64> = HashMap::new();
+    // Jobs with the same layers (one Procfile's processes) build once.
+    let mut groups: Vec<Vec<(i64, ImageJob)>> = Vec::new();
     for planned in jobs {
         let record = store.add_image(release.id, &planned.record)?;
         let Some(job) = planned.job else {
@@ -177,8 +181,17 @@ pub async fn build_release(
             continue;
         };
         record_ids.insert((job.service.clone(), job.arch.clone()), record);
+        match groups
+            .iter_mut()
+            .find(|group| group[0].1.layers_key() == job.layers_key())
+        {
+            Some(group) => group.push((record, job)),
+            None => groups.push(vec![(record, job)]),
+        }
+    }
+    for group in groups {
         let engine = engines
-            .for_arch(&job.arch)
+            .for_arch(&group[0].1.arch)
             .expect("connected an engine for every planned arch");
         let (limit, events, cancel) = (limit.clone(), events_tx.clone(), cancel.clone());
         running.spawn(async move {
@@ -186,25 +199,7 @@ pub async fn build_release(
                 permit = limit.acquire_owned() => permit.ok(),
                 _ = cancel.cancelled() => None,
             };
-            let started_at_ms = now_ms();
-            let mut log = CappedLog::default();
-            let result = if cancel.is_cancelled() {
-                Err(ImageError::Cancelled)
-            } else {
-                let _ = events.send(BuildEvent::for_image(
-                    EventKind::Started,
-                    &job.service,
-                    &job.arch,
-                ));
-                build_image(&engine, &job, &mut log, &events, &cancel).await
-            };
-            JobResult {
-                record,
-                job,
-                started_at_ms,
-                result,
-                log,
-            }
+            build_group(&engine, group, &events, &cancel).await
         });
     }
     drop(events_tx);
@@ -230,17 +225,19 @@ pub async fn build_release(
             done = running.join_next() => {
                 let Some(done) = done else { break };
                 let Ok(done) = done else { continue };
-                // Events the job sent before it ended come first.
+                // Events the jobs sent before they ended come first.
                 while let Ok(event) = events_rx.try_recv() {
                     report(&event);
                 }
-                let (record, outcome, event) = settle(done);
-                if outcome.status == ImageStatus::Failed {
-                    failures.push(event.error.clone().unwrap_or_default());
+                for job in done {
+                    let (record, outcome, event) = settle(job);
+                    if outcome.status == ImageStatus::Failed {
+                        failures.push(event.error.clone().unwrap_or_default());
+                    }
+                    cancelled |= outcome.status == ImageStatus::Cancelled;
+                    store.finish_image(record, &outcome)?;
+                    report(&event);
                 }
-                cancelled |= outcome.status == ImageStatus::Cancelled;
-                store.finish_image(record, &outcome)?;
-                report(&event);
             }
         }
     }
@@ -284,6 +281,66 @@ async fn prebuilt_availability(engine: &super::engine::Engine, image: &NewImage)
             engine.endpoint
         ),
     }
+}
+
+/// Builds the layers once for the first job of `group`, then labels, sets
+/// the command of and tags one image per job. Each job gets its own log and
+/// result, as if it had been built alone.
+async fn build_group(
+    engine: &super::engine::Engine,
+    group: Vec<(i64, ImageJob)>,
+    events: &mpsc::UnboundedSender<BuildEvent>,
+    cancel: &CancellationToken,
+) -> Vec<JobResult> {
+    let leader = group[0].1.service.clone();
+    let mut shared: Option<Result<UntaggedImage, String>> = None;
+    let mut results = Vec::new();
+    for (record, job) in group {
+        let started_at_ms = now_ms();
+        let mut log = CappedLog::default();
+        let result = if cancel.is_cancelled() {
+            Err(ImageError::Cancelled)
+        } else {
+            let _ = events.send(BuildEvent::for_image(
+                EventKind::Started,
+                &job.service,
+                &job.arch,
+            ));
+            match &shared {
+                None => match build_untagged(engine, &job, &mut log, events, cancel).await {
+                    Ok(untagged) => {
+                        let result = finish_image(engine, &job, &untagged, &mut log).await;
+                        shared = Some(Ok(untagged));
+                        result
+                    }
+                    Err(error) => {
+                        shared = Some(Err(error.to_string()));
+                        Err(error)
+                    }
+                },
+                Some(Ok(untagged)) => {
+                    log.push(&format!(
+                        "[slipway] same context, Dockerfile and build args as service `{leader}`: \
+                         shares its image build ({})\n",
+                        short_id(&untagged.id)
+                    ));
+                    finish_image(engine, &job, untagged, &mut log).await
+                }
+                Some(Err(message)) => Err(ImageError::SharedBuild {
+                    service: leader.clone(),
+                    message: message.clone(),
+                }),
+            }
+        };
+        results.push(JobResult {
+            record,
+            job,
+            started_at_ms,
+            result,
+            log,
+        });
+    }
+    results
 }
 
 struct JobResult {
@@ -385,6 +442,7 @@ fn plan_jobs(
                 plugin: None,
                 dockerfile: None,
                 reference: reference.to_string(),
+                command: service.command.clone(),
                 status,
             };
             let recipe = match &service.source {
@@ -442,6 +500,7 @@ fn plan_jobs(
                         .clone()
                         .or_else(|| recipe.target_stage.clone()),
                     tag,
+                    command: service.command.clone(),
                     no_cache: request.no_cache,
                     pull: request.pull,
                 }),

@@ -131,6 +131,18 @@ pub(crate) fn run(command: ReleaseCommand) -> anyhow::Result<u8> {
         let _ = writeln!(out, "error: {error}");
     }
     let _ = writeln!(out, "\n--- composition\n{}", release.composition.trim_end());
+    if !release.hooks.is_empty() {
+        let _ = writeln!(out, "\n--- hooks (run by the rollout)");
+        for hook in &release.hooks {
+            let _ = writeln!(
+                out,
+                "{:<10} in {}: {}",
+                hook.phase.as_str(),
+                hook.service,
+                hook.command
+            );
+        }
+    }
     for image in &images {
         let _ = writeln!(
             out,
@@ -153,6 +165,9 @@ pub(crate) fn run(command: ReleaseCommand) -> anyhow::Result<u8> {
                 .map(|id| format!("  id {id}"))
                 .unwrap_or_default()
         );
+        if let Some(command) = &image.command {
+            let _ = writeln!(out, "command: {command}");
+        }
         if let Some(error) = &image.error {
             let _ = writeln!(out, "error: {error}");
         }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a project is built for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -100,7 +100,7 @@ pub struct BuildRecipe {
 }
 
 /// A command line a container runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "form", content = "command", rename_all = "kebab-case")]
 pub enum Command {
     /// Run by `/bin/sh -c` (a Procfile entry).
@@ -129,7 +129,7 @@ impl std::fmt::Display for Command {
 }
 
 /// When a hook runs, relative to the release going live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HookPhase {
     /// Before the release becomes the target; a failure stops the rollout.
@@ -149,7 +149,7 @@ impl HookPhase {
 
 /// A one-off command run for a release in a container of a service's image.
 /// Recorded with the release; the rollout stage runs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hook {
     pub phase: HookPhase,
     pub service: String,

@@ -43,4 +43,9 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (release_id, service, arch)
     );
     "#,
+    // 2: release hooks and per-service commands (contract 0.2, Procfile).
+    r#"
+    ALTER TABLE releases ADD COLUMN hooks TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE images ADD COLUMN command TEXT;
+    "#,
 ];

@@ -17,6 +17,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::plan::{Command, Hook};
+
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,8 @@ pub struct NewRelease {
     pub device_types: Vec<String>,
     /// The compose file, or the default single-service composition.
     pub composition: String,
+    /// Commands the rollout runs around this release going live.
+    pub hooks: Vec<Hook>,
 }
 
 /// One recorded release.
@@ -143,6 +147,7 @@ pub struct Release {
     pub ended_at_ms: Option<i64>,
     pub duration_ms: Option<i64>,
     pub composition: String,
+    pub hooks: Vec<Hook>,
     pub error: Option<String>,
 }
 
@@ -203,6 +208,8 @@ pub struct NewImage {
     pub dockerfile: Option<String>,
     /// The tag it is built as, or the prebuilt image it refers to.
     pub reference: String,
+    /// The process the service runs, when the plan replaces the image's.
+    pub command: Option<Command>,
     pub status: ImageStatus,
 }
 
@@ -232,6 +239,8 @@ pub struct ImageRecord {
     pub plugin: Option<String>,
     pub dockerfile: Option<String>,
     pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
     pub image_id: Option<String>,
     pub size_bytes: Option<i64>,
     pub context_bytes: Option<i64>,

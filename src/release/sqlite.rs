@@ -127,7 +127,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
-     started_at_ms, ended_at_ms, composition, error";
+     started_at_ms, ended_at_ms, composition, error, hooks";
 
 fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> {
     let source: String = row.get(4)?;
@@ -147,6 +147,13 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> 
             value: status,
         }));
     };
+    let hooks: String = row.get(11)?;
+    let Ok(hooks) = serde_json::from_str(&hooks) else {
+        return Ok(Err(StoreError::Corrupt {
+            field: "hooks",
+            value: hooks,
+        }));
+    };
     Ok(Ok(Release {
         id: row.get(0)?,
         hash: row.get(1)?,
@@ -159,6 +166,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> 
         ended_at_ms,
         duration_ms: ended_at_ms.map(|end| end - started_at_ms),
         composition: row.get(9)?,
+        hooks,
         error: row.get(10)?,
     }))
 }
@@ -174,10 +182,11 @@ impl ReleaseStore for SqliteStore {
         })?;
         let started_at_ms = now_ms();
         let device_types = serde_json::to_string(&new.device_types).unwrap_or_default();
+        let hooks = serde_json::to_string(&new.hooks).unwrap_or_else(|_| "[]".into());
         self.conn.execute(
             "INSERT INTO releases (hash, app, commit_sha, source, status, device_types,
-                                   started_at_ms, composition)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7)",
+                                   started_at_ms, composition, hooks)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)",
             params![
                 hash,
                 new.app,
@@ -185,7 +194,8 @@ impl ReleaseStore for SqliteStore {
                 new.source.as_str(),
                 device_types,
                 started_at_ms,
-                new.composition
+                new.composition,
+                hooks
             ],
         )?;
         let id = self.conn.last_insert_rowid();
@@ -196,8 +206,8 @@ impl ReleaseStore for SqliteStore {
     fn add_image(&mut self, release: i64, image: &NewImage) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO images (release_id, service, device_type, arch, platform, status,
-                                 project_type, plugin, dockerfile, reference)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                 project_type, plugin, dockerfile, reference, command)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 release,
                 image.service,
@@ -208,7 +218,11 @@ impl ReleaseStore for SqliteStore {
                 image.project_type,
                 image.plugin,
                 image.dockerfile,
-                image.reference
+                image.reference,
+                image
+                    .command
+                    .as_ref()
+                    .and_then(|c| serde_json::to_string(c).ok())
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -289,7 +303,7 @@ impl ReleaseStore for SqliteStore {
         let mut statement = self.conn.prepare(
             "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
                     dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
-                    started_at_ms, ended_at_ms
+                    started_at_ms, ended_at_ms, command
              FROM images WHERE release_id = ?1 ORDER BY service, arch",
         )?;
         let rows = statement.query_map(params![release], |row| {
@@ -302,6 +316,17 @@ impl ReleaseStore for SqliteStore {
                     value: status,
                 }));
             };
+            let command: Option<String> = row.get(17)?;
+            let command = match command.map(|c| (serde_json::from_str(&c), c)) {
+                None => None,
+                Some((Ok(command), _)) => Some(command),
+                Some((Err(_), value)) => {
+                    return Ok(Err(StoreError::Corrupt {
+                        field: "image command",
+                        value,
+                    }))
+                }
+            };
             Ok(Ok(ImageRecord {
                 id: row.get(0)?,
                 service: row.get(1)?,
@@ -313,6 +338,7 @@ impl ReleaseStore for SqliteStore {
                 plugin: row.get(7)?,
                 dockerfile: row.get(8)?,
                 reference: row.get(9)?,
+                command,
                 image_id: row.get(10)?,
                 size_bytes: row.get(11)?,
                 context_bytes: row.get(12)?,
