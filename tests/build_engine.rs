@@ -400,7 +400,8 @@ fn start_sleeping_build(
         .expect("slipway starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Generous: with the other engine tests running, the engine can be busy.
+    let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let line = lines
             .next()

@@ -71,5 +71,5 @@ fn plugin_list_shows_a_custom_plugin_with_its_digest() {
     let bytes = fs::read(common::root().join("tests/fixtures/custom-plugins/deno.wasm")).unwrap();
     assert_eq!(deno["sha256"], hex::encode(Sha256::digest(&bytes)));
     assert_eq!(deno["priority"], 1000);
-    assert_eq!(deno["contract_version"], "0.1.0");
+    assert_eq!(deno["contract_version"], "0.2.0");
 }

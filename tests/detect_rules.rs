@@ -375,11 +375,12 @@ fn plugin_list_shows_builtins_with_digests() {
             "go",
             "rust",
             "static",
-            "compose"
+            "compose",
+            "procfile"
         ]
     );
     for plugin in json["plugins"].as_array().unwrap() {
-        assert_eq!(plugin["contract_version"], "0.1.0");
+        assert_eq!(plugin["contract_version"], "0.2.0");
         assert_eq!(plugin["sha256"].as_str().unwrap().len(), 64);
     }
 }

@@ -36,7 +36,7 @@ fn python_example_gets_a_pip_dockerfile_per_arch() {
 }
 
 #[test]
-fn python_start_command_comes_from_the_procfile_first() {
+fn python_with_a_procfile_runs_its_web_process() {
     let project = TempProject::new(
         "py",
         &[
@@ -47,7 +47,15 @@ fn python_start_command_comes_from_the_procfile_first() {
     );
     let out = detect(project.path(), "intel-nuc", &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let text = dockerfile(&out);
+    // The Procfile makes the process type the service (procfile plugin)...
+    let web = out.service("web");
+    assert_eq!(web["project_type"], "python");
+    assert_eq!(
+        web["command"]["command"],
+        "gunicorn svc:app --bind 0.0.0.0:$PORT"
+    );
+    // ...and the python plugin's image starts that process by itself too.
+    let text = web["dockerfile"].as_str().unwrap();
     assert!(
         text.starts_with("FROM amd64/python:3.11-slim-bookworm\n"),
         "{text}"

@@ -73,7 +73,7 @@ fn new_build_check_detect() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("hello-lang@0.1.0 (contract 0.1.0)"),
+        stdout.contains("hello-lang@0.1.0 (contract 0.2.0)"),
         "{stdout}"
     );
     let wasm = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))

@@ -161,7 +161,6 @@ fn per_plugin_limits_override_the_defaults() {
         sha256_of(&hog)
     ));
     let project = project(&[("Dockerfile", "FROM busybox:slipway\n")]);
-    let started = std::time::Instant::now();
     let out = common::detect(project.path(), "intel-nuc", &args(&plugins, &policy));
     let errors = out.errors().join("\n");
     assert!(
@@ -172,8 +171,8 @@ fn per_plugin_limits_override_the_defaults() {
         errors.contains("exceeded its memory limit of 8 MiB"),
         "{errors}"
     );
-    // The default deadline is 1 s: the policy's 60 ms is what stopped it.
-    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    // The default deadline is 1 s and memory 64 MiB: the messages name the
+    // policy's limits, so the policy's limits are what stopped them.
     // The Dockerfile still plans the service.
     assert_eq!(out.service("main")["project_type"], "dockerfile");
 }

@@ -196,10 +196,10 @@ fn newer_contract_is_refused_naming_both_versions() {
     let host = host(Duration::from_secs(1));
     let error = host
         .load_file(&common::hostile_plugin("future-contract"))
-        .expect_err("a plugin for contract 0.2 is refused");
+        .expect_err("a plugin for contract 0.3 is refused");
     let message = error.to_string();
     assert!(
-        message.contains("was built for contract slipway:plugin@0.2.0, but this host serves slipway:plugin@0.1.0"),
+        message.contains("was built for contract slipway:plugin@0.3.0, but this host serves slipway:plugin@0.2.0, slipway:plugin@0.1.0"),
         "{message}"
     );
 }
@@ -261,7 +261,7 @@ fn cli_reports_every_hostile_plugin_and_still_plans() {
         "leads outside the project (reported by plugin hostile-symlink-escape@0.1.0)",
         "file too large to read (4194304 bytes) (reported by plugin hostile-huge-read@0.1.0)",
         "imports `wasi:cli/environment@0.2",
-        "slipway:plugin@0.2.0",
+        "slipway:plugin@0.3.0",
     ] {
         assert!(errors.contains(expected), "missing `{expected}` in:\n{errors}");
     }
@@ -279,6 +279,6 @@ fn plugin_set_keeps_going_past_a_broken_plugin_dir_entry() {
     )
     .unwrap();
     let set = PluginSet::load(&host, &[plugins.path().to_path_buf()]);
-    assert_eq!(set.all().len(), 9, "the built-ins all load");
+    assert_eq!(set.all().len(), 10, "the built-ins all load");
     assert_eq!(set.load_errors.len(), 1);
 }

@@ -281,7 +281,7 @@ pub async fn finish_image(
         image_id: labelled,
         // Labels and a command add no layer: the size is the built image's.
         size_bytes: untagged.size_bytes,
-        context: untagged.context.clone(),
+        context: untagged.context,
     })
 }
 
@@ -342,9 +342,16 @@ async fn label_and_tag(
     if !changes.is_empty() {
         options = options.changes(&changes);
     }
+    // An empty, non-null Entrypoint in the commit's config clears the
+    // image's: the engine keeps the old one for a null one, and a
+    // `ENTRYPOINT []` change becomes null.
+    let config = ContainerConfig {
+        entrypoint: job.command.as_ref().map(|_| Vec::new()),
+        ..Default::default()
+    };
     let committed = engine
         .docker
-        .commit_container(options.build(), ContainerConfig::default())
+        .commit_container(options.build(), config)
         .await;
     let removed = engine
         .docker
@@ -367,11 +374,12 @@ async fn label_and_tag(
     Ok(committed.id)
 }
 
-/// `CMD` in exec form with the command's argv, and an empty `ENTRYPOINT`, so
-/// that the process runs as planned whatever the Dockerfile said.
+/// `CMD` in exec form with the command's argv; with the entrypoint cleared
+/// (see `label_and_tag`) the process runs as planned whatever the
+/// Dockerfile said.
 fn command_instructions(command: &Command) -> String {
     let argv = serde_json::to_string(&command.argv()).unwrap_or_default();
-    format!("ENTRYPOINT []\nCMD {argv}")
+    format!("CMD {argv}")
 }
 
 /// One `LABEL` instruction setting every label, or none when there are none.

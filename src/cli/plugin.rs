@@ -72,6 +72,7 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
                     "priority": p.info.priority,
                     "scope": p.info.scope,
                     "description": p.info.description,
+                    "looks_for": p.info.looks_for,
                     "sha256": p.sha256,
                     "origin": p.origin.to_string(),
                 })
@@ -147,13 +148,14 @@ fn check(file: &std::path::Path, json: bool, plugins: &PluginArgs) -> anyhow::Re
                 "priority": info.priority,
                 "scope": info.scope,
                 "description": info.description,
+                "looks_for": info.looks_for,
                 "sha256": plugin.sha256,
                 "imports": plugin.imports,
             }))?
         ));
     } else {
         let mut out = format!(
-            "{}: valid plugin component\n  name         {}\n  version      {}\n  contract     slipway:plugin@{}\n  scope        {}\n  priority     {}\n  description  {}\n  sha256       {}\n  imports\n",
+            "{}: valid plugin component\n  name         {}\n  version      {}\n  contract     slipway:plugin@{}\n  scope        {}\n  priority     {}\n  description  {}\n  looks for    {}\n  sha256       {}\n  imports\n",
             file.display(),
             info.name,
             info.version,
@@ -161,6 +163,11 @@ fn check(file: &std::path::Path, json: bool, plugins: &PluginArgs) -> anyhow::Re
             format!("{:?}", info.scope).to_lowercase(),
             info.priority,
             info.description,
+            if info.looks_for.is_empty() {
+                "(anything: detect is always called)".to_string()
+            } else {
+                info.looks_for.join(", ")
+            },
             plugin.sha256
         );
         for import in &plugin.imports {
