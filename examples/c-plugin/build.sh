@@ -2,7 +2,7 @@
 # Builds the C plugin to a WebAssembly component: clang for wasm32 with
 # wasi-libc's string and malloc functions (no WASI imports: no stdio), linked
 # by the same component linker as the Rust plugins. The bindings in gen/ come
-# from `wit-bindgen c ../../wit --world detector --out-dir gen` (0.63) and are
+# from `wit-bindgen c ../../wit/plugin.wit --world detector --out-dir gen` (0.63) and are
 # committed, so building needs only the Debian packages below.
 #
 #   bash examples/c-plugin/build.sh [OUT.wasm]

@@ -51,10 +51,15 @@ static char *terminated(const detector_string_t *s) {
 void exports_slipway_plugin_plugin_info(exports_slipway_plugin_plugin_plugin_info_t *ret) {
     ret->name = owned("make-c");
     ret->version = owned("0.1.0");
-    ret->contract_version = owned("0.1.0");
+    ret->contract_version = owned("0.2.0");
     ret->priority = 40;
     ret->scope = EXPORTS_SLIPWAY_PLUGIN_PLUGIN_SCOPE_SERVICE;
     ret->description = owned("C projects built with make (a plugin written in C)");
+    /* The host skips `detect` when the root has no Makefile. */
+    detector_string_t *looks_for = malloc(sizeof *looks_for);
+    looks_for[0] = owned(MARKER);
+    ret->looks_for.ptr = looks_for;
+    ret->looks_for.len = 1;
 }
 
 bool exports_slipway_plugin_plugin_detect(exports_slipway_plugin_plugin_target_t *target,

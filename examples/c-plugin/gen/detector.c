@@ -3,33 +3,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `slipway:plugin/source@0.1.0`
+// Imported Functions from `slipway:plugin/source@0.2.0`
 
-__attribute__((__import_module__("slipway:plugin/source@0.1.0"), __import_name__("list-dir")))
+__attribute__((__import_module__("slipway:plugin/source@0.2.0"), __import_name__("list-dir")))
 extern void __wasm_import_slipway_plugin_source_list_dir(uint8_t *, size_t, uint8_t *);
 
-__attribute__((__import_module__("slipway:plugin/source@0.1.0"), __import_name__("read-file")))
+__attribute__((__import_module__("slipway:plugin/source@0.2.0"), __import_name__("read-file")))
 extern void __wasm_import_slipway_plugin_source_read_file(uint8_t *, size_t, uint8_t *);
 
-__attribute__((__import_module__("slipway:plugin/source@0.1.0"), __import_name__("stat")))
+__attribute__((__import_module__("slipway:plugin/source@0.2.0"), __import_name__("stat")))
 extern void __wasm_import_slipway_plugin_source_stat(uint8_t *, size_t, uint8_t *);
 
-__attribute__((__import_module__("slipway:plugin/source@0.1.0"), __import_name__("exists")))
+__attribute__((__import_module__("slipway:plugin/source@0.2.0"), __import_name__("exists")))
 extern int32_t __wasm_import_slipway_plugin_source_exists(uint8_t *, size_t);
 
-// Imported Functions from `slipway:plugin/log@0.1.0`
+// Imported Functions from `slipway:plugin/log@0.2.0`
 
-__attribute__((__import_module__("slipway:plugin/log@0.1.0"), __import_name__("log")))
+__attribute__((__import_module__("slipway:plugin/log@0.2.0"), __import_name__("log")))
 extern void __wasm_import_slipway_plugin_log_log(int32_t, uint8_t *, size_t);
 
-// Imported Functions from `slipway:plugin/catalogue@0.1.0`
+// Imported Functions from `slipway:plugin/catalogue@0.2.0`
 
-__attribute__((__import_module__("slipway:plugin/catalogue@0.1.0"), __import_name__("base-images")))
+__attribute__((__import_module__("slipway:plugin/catalogue@0.2.0"), __import_name__("base-images")))
 extern void __wasm_import_slipway_plugin_catalogue_base_images(uint8_t *, size_t, uint8_t *, size_t, uint8_t *);
 
-// Exported Functions from `slipway:plugin/plugin@0.1.0`
+// Exported Functions from `slipway:plugin/plugin@0.2.0`
 
-__attribute__((__weak__, __export_name__("cabi_post_slipway:plugin/plugin@0.1.0#info")))
+__attribute__((__weak__, __export_name__("cabi_post_slipway:plugin/plugin@0.2.0#info")))
 void __wasm_export_exports_slipway_plugin_plugin_info_post_return(uint8_t * arg0) {
   if ((*((size_t*) (arg0 + sizeof(void*)))) > 0) {
     free(*((uint8_t **) (arg0 + 0)));
@@ -43,9 +43,21 @@ void __wasm_export_exports_slipway_plugin_plugin_info_post_return(uint8_t * arg0
   if ((*((size_t*) (arg0 + (8+7*sizeof(void*))))) > 0) {
     free(*((uint8_t **) (arg0 + (8+6*sizeof(void*)))));
   }
+  size_t len = *((size_t*) (arg0 + (8+9*sizeof(void*))));
+  if (len > 0) {
+    uint8_t *ptr = *((uint8_t **) (arg0 + (8+8*sizeof(void*))));
+    for (size_t i = 0; i < len; i++) {
+      uint8_t *base = ptr + i * (2*sizeof(void*));
+      (void) base;
+      if ((*((size_t*) (base + sizeof(void*)))) > 0) {
+        free(*((uint8_t **) (base + 0)));
+      }
+    }
+    free(ptr);
+  }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_slipway:plugin/plugin@0.1.0#detect")))
+__attribute__((__weak__, __export_name__("cabi_post_slipway:plugin/plugin@0.2.0#detect")))
 void __wasm_export_exports_slipway_plugin_plugin_detect_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -108,7 +120,7 @@ void __wasm_export_exports_slipway_plugin_plugin_detect_post_return(uint8_t * ar
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_slipway:plugin/plugin@0.1.0#plan")))
+__attribute__((__weak__, __export_name__("cabi_post_slipway:plugin/plugin@0.2.0#plan")))
 void __wasm_export_exports_slipway_plugin_plugin_plan_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -179,11 +191,11 @@ void __wasm_export_exports_slipway_plugin_plugin_plan_post_return(uint8_t * arg0
           break;
         }
         case 1: {
-          size_t len9 = *((size_t*) (arg0 + (3*sizeof(void*))));
-          if (len9 > 0) {
-            uint8_t *ptr10 = *((uint8_t **) (arg0 + (2*sizeof(void*))));
-            for (size_t i11 = 0; i11 < len9; i11++) {
-              uint8_t *base = ptr10 + i11 * (13*sizeof(void*));
+          size_t len12 = *((size_t*) (arg0 + (3*sizeof(void*))));
+          if (len12 > 0) {
+            uint8_t *ptr13 = *((uint8_t **) (arg0 + (2*sizeof(void*))));
+            for (size_t i14 = 0; i14 < len12; i14++) {
+              uint8_t *base = ptr13 + i14 * (17*sizeof(void*));
               (void) base;
               if ((*((size_t*) (base + sizeof(void*)))) > 0) {
                 free(*((uint8_t **) (base + 0)));
@@ -239,20 +251,86 @@ void __wasm_export_exports_slipway_plugin_plugin_plan_post_return(uint8_t * arg0
                   break;
                 }
               }
+              switch ((int32_t) (int32_t) *((uint8_t*) (base + (13*sizeof(void*))))) {
+                case 0: {
+                  break;
+                }
+                case 1: {
+                  switch ((int32_t) (int32_t) *((uint8_t*) (base + (14*sizeof(void*))))) {
+                    case 0: {
+                      if ((*((size_t*) (base + (16*sizeof(void*))))) > 0) {
+                        free(*((uint8_t **) (base + (15*sizeof(void*)))));
+                      }
+                      break;
+                    }
+                    case 1: {
+                      size_t len9 = *((size_t*) (base + (16*sizeof(void*))));
+                      if (len9 > 0) {
+                        uint8_t *ptr10 = *((uint8_t **) (base + (15*sizeof(void*))));
+                        for (size_t i11 = 0; i11 < len9; i11++) {
+                          uint8_t *base = ptr10 + i11 * (2*sizeof(void*));
+                          (void) base;
+                          if ((*((size_t*) (base + sizeof(void*)))) > 0) {
+                            free(*((uint8_t **) (base + 0)));
+                          }
+                        }
+                        free(ptr10);
+                      }
+                      break;
+                    }
+                  }
+                  break;
+                }
+              }
             }
-            free(ptr10);
+            free(ptr13);
           }
-          size_t len12 = *((size_t*) (arg0 + (5*sizeof(void*))));
-          if (len12 > 0) {
-            uint8_t *ptr13 = *((uint8_t **) (arg0 + (4*sizeof(void*))));
-            for (size_t i14 = 0; i14 < len12; i14++) {
-              uint8_t *base = ptr13 + i14 * (2*sizeof(void*));
+          size_t len18 = *((size_t*) (arg0 + (5*sizeof(void*))));
+          if (len18 > 0) {
+            uint8_t *ptr19 = *((uint8_t **) (arg0 + (4*sizeof(void*))));
+            for (size_t i20 = 0; i20 < len18; i20++) {
+              uint8_t *base = ptr19 + i20 * (6*sizeof(void*));
+              (void) base;
+              if ((*((size_t*) (base + (2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + sizeof(void*))));
+              }
+              switch ((int32_t) (int32_t) *((uint8_t*) (base + (3*sizeof(void*))))) {
+                case 0: {
+                  if ((*((size_t*) (base + (5*sizeof(void*))))) > 0) {
+                    free(*((uint8_t **) (base + (4*sizeof(void*)))));
+                  }
+                  break;
+                }
+                case 1: {
+                  size_t len15 = *((size_t*) (base + (5*sizeof(void*))));
+                  if (len15 > 0) {
+                    uint8_t *ptr16 = *((uint8_t **) (base + (4*sizeof(void*))));
+                    for (size_t i17 = 0; i17 < len15; i17++) {
+                      uint8_t *base = ptr16 + i17 * (2*sizeof(void*));
+                      (void) base;
+                      if ((*((size_t*) (base + sizeof(void*)))) > 0) {
+                        free(*((uint8_t **) (base + 0)));
+                      }
+                    }
+                    free(ptr16);
+                  }
+                  break;
+                }
+              }
+            }
+            free(ptr19);
+          }
+          size_t len21 = *((size_t*) (arg0 + (7*sizeof(void*))));
+          if (len21 > 0) {
+            uint8_t *ptr22 = *((uint8_t **) (arg0 + (6*sizeof(void*))));
+            for (size_t i23 = 0; i23 < len21; i23++) {
+              uint8_t *base = ptr22 + i23 * (2*sizeof(void*));
               (void) base;
               if ((*((size_t*) (base + sizeof(void*)))) > 0) {
                 free(*((uint8_t **) (base + 0)));
               }
             }
-            free(ptr13);
+            free(ptr22);
           }
           break;
         }
@@ -302,7 +380,7 @@ void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
 }
 
 __attribute__((__aligned__(sizeof(void*))))
-static uint8_t RET_AREA[(11*sizeof(void*))];
+static uint8_t RET_AREA[(8+10*sizeof(void*))];
 
 // Helper Functions
 
@@ -463,11 +541,23 @@ void exports_slipway_plugin_plugin_evidence_free(exports_slipway_plugin_plugin_e
   slipway_plugin_types_evidence_free(ptr);
 }
 
+void detector_list_string_free(detector_list_string_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    detector_string_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      detector_string_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
 void exports_slipway_plugin_plugin_plugin_info_free(exports_slipway_plugin_plugin_plugin_info_t *ptr) {
   detector_string_free(&ptr->name);
   detector_string_free(&ptr->version);
   detector_string_free(&ptr->contract_version);
   detector_string_free(&ptr->description);
+  detector_list_string_free(&ptr->looks_for);
 }
 
 void exports_slipway_plugin_plugin_list_evidence_free(exports_slipway_plugin_plugin_list_evidence_t *ptr) {
@@ -519,17 +609,6 @@ void detector_list_tuple2_string_string_free(detector_list_tuple2_string_string_
   }
 }
 
-void detector_list_string_free(detector_list_string_t *ptr) {
-  size_t list_len = ptr->len;
-  if (list_len > 0) {
-    detector_string_t *list_ptr = ptr->ptr;
-    for (size_t i = 0; i < list_len; i++) {
-      detector_string_free(&list_ptr[i]);
-    }
-    free(list_ptr);
-  }
-}
-
 void exports_slipway_plugin_plugin_service_plan_free(exports_slipway_plugin_plugin_service_plan_t *ptr) {
   exports_slipway_plugin_plugin_dockerfile_source_free(&ptr->dockerfile);
   detector_list_tuple2_string_string_free(&ptr->build_args);
@@ -557,9 +636,34 @@ void exports_slipway_plugin_plugin_service_source_free(exports_slipway_plugin_pl
   }
 }
 
+void exports_slipway_plugin_plugin_command_free(exports_slipway_plugin_plugin_command_t *ptr) {
+  switch ((int32_t) ptr->tag) {
+    case 0: {
+      detector_string_free(&ptr->val.shell);
+      break;
+    }
+    case 1: {
+      detector_list_string_free(&ptr->val.exec);
+      break;
+    }
+  }
+}
+
+void exports_slipway_plugin_plugin_option_command_free(exports_slipway_plugin_plugin_option_command_t *ptr) {
+  if (ptr->is_some) {
+    exports_slipway_plugin_plugin_command_free(&ptr->val);
+  }
+}
+
 void exports_slipway_plugin_plugin_service_spec_free(exports_slipway_plugin_plugin_service_spec_t *ptr) {
   detector_string_free(&ptr->name);
   exports_slipway_plugin_plugin_service_source_free(&ptr->source);
+  exports_slipway_plugin_plugin_option_command_free(&ptr->command);
+}
+
+void exports_slipway_plugin_plugin_hook_free(exports_slipway_plugin_plugin_hook_t *ptr) {
+  detector_string_free(&ptr->service);
+  exports_slipway_plugin_plugin_command_free(&ptr->command);
 }
 
 void exports_slipway_plugin_plugin_list_service_spec_free(exports_slipway_plugin_plugin_list_service_spec_t *ptr) {
@@ -573,8 +677,20 @@ void exports_slipway_plugin_plugin_list_service_spec_free(exports_slipway_plugin
   }
 }
 
+void exports_slipway_plugin_plugin_list_hook_free(exports_slipway_plugin_plugin_list_hook_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    exports_slipway_plugin_plugin_hook_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      exports_slipway_plugin_plugin_hook_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
 void exports_slipway_plugin_plugin_project_plan_free(exports_slipway_plugin_plugin_project_plan_t *ptr) {
   exports_slipway_plugin_plugin_list_service_spec_free(&ptr->services);
+  exports_slipway_plugin_plugin_list_hook_free(&ptr->hooks);
   detector_list_string_free(&ptr->warnings);
 }
 
@@ -863,7 +979,7 @@ void slipway_plugin_catalogue_base_images(detector_string_t *runtime, detector_s
   *ret = (slipway_plugin_catalogue_list_base_image_t) { (slipway_plugin_catalogue_base_image_t*)(*((uint8_t **) (ptr + 0))), (*((size_t*) (ptr + sizeof(void*)))) };
 }
 
-__attribute__((__export_name__("slipway:plugin/plugin@0.1.0#info")))
+__attribute__((__export_name__("slipway:plugin/plugin@0.2.0#info")))
 uint8_t * __wasm_export_exports_slipway_plugin_plugin_info(void) {
   exports_slipway_plugin_plugin_plugin_info_t ret;
   exports_slipway_plugin_plugin_info(&ret);
@@ -878,10 +994,12 @@ uint8_t * __wasm_export_exports_slipway_plugin_plugin_info(void) {
   *((int8_t*)(ptr + (4+6*sizeof(void*)))) = (int32_t) (ret).scope;
   *((size_t*)(ptr + (8+7*sizeof(void*)))) = ((ret).description).len;
   *((uint8_t **)(ptr + (8+6*sizeof(void*)))) = (uint8_t *) ((ret).description).ptr;
+  *((size_t*)(ptr + (8+9*sizeof(void*)))) = ((ret).looks_for).len;
+  *((uint8_t **)(ptr + (8+8*sizeof(void*)))) = (uint8_t *) ((ret).looks_for).ptr;
   return ptr;
 }
 
-__attribute__((__export_name__("slipway:plugin/plugin@0.1.0#detect")))
+__attribute__((__export_name__("slipway:plugin/plugin@0.2.0#detect")))
 uint8_t * __wasm_export_exports_slipway_plugin_plugin_detect(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, uint8_t * arg3, size_t arg4) {
   exports_slipway_plugin_plugin_target_t arg5 = (slipway_plugin_types_target_t) {
     (detector_string_t) (detector_string_t) { (uint8_t*)(arg), (arg0) },
@@ -955,7 +1073,7 @@ uint8_t * __wasm_export_exports_slipway_plugin_plugin_detect(uint8_t * arg, size
   return ptr;
 }
 
-__attribute__((__export_name__("slipway:plugin/plugin@0.1.0#plan")))
+__attribute__((__export_name__("slipway:plugin/plugin@0.2.0#plan")))
 uint8_t * __wasm_export_exports_slipway_plugin_plugin_plan(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, uint8_t * arg3, size_t arg4) {
   exports_slipway_plugin_plugin_target_t arg5 = (slipway_plugin_types_target_t) {
     (detector_string_t) (detector_string_t) { (uint8_t*)(arg), (arg0) },
@@ -974,42 +1092,42 @@ uint8_t * __wasm_export_exports_slipway_plugin_plugin_plan(uint8_t * arg, size_t
   }
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_slipway_plugin_plugin_plugin_error_t *payload17 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload17).tag) {
+    const exports_slipway_plugin_plugin_plugin_error_t *payload23 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload23).tag) {
       case 0: {
-        const slipway_plugin_types_diagnostic_t *payload18 = &(*payload17).val.invalid_project;
+        const slipway_plugin_types_diagnostic_t *payload24 = &(*payload23).val.invalid_project;
         *((int8_t*)(ptr + sizeof(void*))) = 0;
-        if (((*payload18).file).is_some) {
-          const detector_string_t *payload20 = &((*payload18).file).val;
+        if (((*payload24).file).is_some) {
+          const detector_string_t *payload26 = &((*payload24).file).val;
           *((int8_t*)(ptr + (2*sizeof(void*)))) = 1;
-          *((size_t*)(ptr + (4*sizeof(void*)))) = (*payload20).len;
-          *((uint8_t **)(ptr + (3*sizeof(void*)))) = (uint8_t *) (*payload20).ptr;
+          *((size_t*)(ptr + (4*sizeof(void*)))) = (*payload26).len;
+          *((uint8_t **)(ptr + (3*sizeof(void*)))) = (uint8_t *) (*payload26).ptr;
         } else {
           *((int8_t*)(ptr + (2*sizeof(void*)))) = 0;
         }
-        if (((*payload18).line).is_some) {
-          const uint32_t *payload22 = &((*payload18).line).val;
+        if (((*payload24).line).is_some) {
+          const uint32_t *payload28 = &((*payload24).line).val;
           *((int8_t*)(ptr + (5*sizeof(void*)))) = 1;
-          *((int32_t*)(ptr + (4+5*sizeof(void*)))) = (int32_t) (*payload22);
+          *((int32_t*)(ptr + (4+5*sizeof(void*)))) = (int32_t) (*payload28);
         } else {
           *((int8_t*)(ptr + (5*sizeof(void*)))) = 0;
         }
-        if (((*payload18).column).is_some) {
-          const uint32_t *payload24 = &((*payload18).column).val;
+        if (((*payload24).column).is_some) {
+          const uint32_t *payload30 = &((*payload24).column).val;
           *((int8_t*)(ptr + (8+5*sizeof(void*)))) = 1;
-          *((int32_t*)(ptr + (12+5*sizeof(void*)))) = (int32_t) (*payload24);
+          *((int32_t*)(ptr + (12+5*sizeof(void*)))) = (int32_t) (*payload30);
         } else {
           *((int8_t*)(ptr + (8+5*sizeof(void*)))) = 0;
         }
-        *((size_t*)(ptr + (16+6*sizeof(void*)))) = ((*payload18).message).len;
-        *((uint8_t **)(ptr + (16+5*sizeof(void*)))) = (uint8_t *) ((*payload18).message).ptr;
+        *((size_t*)(ptr + (16+6*sizeof(void*)))) = ((*payload24).message).len;
+        *((uint8_t **)(ptr + (16+5*sizeof(void*)))) = (uint8_t *) ((*payload24).message).ptr;
         break;
       }
       case 1: {
-        const detector_string_t *payload25 = &(*payload17).val.failed;
+        const detector_string_t *payload31 = &(*payload23).val.failed;
         *((int8_t*)(ptr + sizeof(void*))) = 1;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload25).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload25).ptr;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload31).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload31).ptr;
         break;
       }
     }
@@ -1055,8 +1173,10 @@ uint8_t * __wasm_export_exports_slipway_plugin_plugin_plan(uint8_t * arg, size_t
         *((int8_t*)(ptr + sizeof(void*))) = 1;
         *((size_t*)(ptr + (3*sizeof(void*)))) = ((*payload10).services).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) ((*payload10).services).ptr;
-        *((size_t*)(ptr + (5*sizeof(void*)))) = ((*payload10).warnings).len;
-        *((uint8_t **)(ptr + (4*sizeof(void*)))) = (uint8_t *) ((*payload10).warnings).ptr;
+        *((size_t*)(ptr + (5*sizeof(void*)))) = ((*payload10).hooks).len;
+        *((uint8_t **)(ptr + (4*sizeof(void*)))) = (uint8_t *) ((*payload10).hooks).ptr;
+        *((size_t*)(ptr + (7*sizeof(void*)))) = ((*payload10).warnings).len;
+        *((uint8_t **)(ptr + (6*sizeof(void*)))) = (uint8_t *) ((*payload10).warnings).ptr;
         break;
       }
     }

@@ -177,6 +177,11 @@ typedef uint8_t exports_slipway_plugin_plugin_scope_t;
 #define EXPORTS_SLIPWAY_PLUGIN_PLUGIN_SCOPE_SERVICE 0
 #define EXPORTS_SLIPWAY_PLUGIN_PLUGIN_SCOPE_PROJECT 1
 
+typedef struct {
+  detector_string_t *ptr;
+  size_t len;
+} detector_list_string_t;
+
 typedef struct exports_slipway_plugin_plugin_plugin_info_t {
   detector_string_t   name;
   detector_string_t   version;
@@ -186,6 +191,11 @@ typedef struct exports_slipway_plugin_plugin_plugin_info_t {
   int32_t   priority;
   exports_slipway_plugin_plugin_scope_t   scope;
   detector_string_t   description;
+  // Names of entries at the root of the tree (globs with `*` and `?`,
+  // e.g. `Dockerfile.*`) of which at least one must be present for
+  // `detect` to answer anything but none. The host reads the root once
+  // and skips the call when nothing matches. Empty: always called.
+  detector_list_string_t   looks_for;
 } exports_slipway_plugin_plugin_plugin_info_t;
 
 typedef struct {
@@ -226,11 +236,6 @@ typedef struct {
   size_t len;
 } detector_list_tuple2_string_string_t;
 
-typedef struct {
-  detector_string_t *ptr;
-  size_t len;
-} detector_list_string_t;
-
 typedef struct exports_slipway_plugin_plugin_service_plan_t {
   exports_slipway_plugin_plugin_dockerfile_source_t   dockerfile;
   detector_list_tuple2_string_string_t   build_args;
@@ -259,18 +264,65 @@ typedef struct exports_slipway_plugin_plugin_service_source_t {
 // A prebuilt image: nothing to build.
 #define EXPORTS_SLIPWAY_PLUGIN_PLUGIN_SERVICE_SOURCE_IMAGE 1
 
+// A command line a container runs.
+typedef struct exports_slipway_plugin_plugin_command_t {
+  uint8_t tag;
+  union {
+    detector_string_t     shell;
+    detector_list_string_t     exec;
+  } val;
+} exports_slipway_plugin_plugin_command_t;
+
+// Run by `/bin/sh -c`, like a Procfile entry.
+#define EXPORTS_SLIPWAY_PLUGIN_PLUGIN_COMMAND_SHELL 0
+// Run as is: program and arguments.
+#define EXPORTS_SLIPWAY_PLUGIN_PLUGIN_COMMAND_EXEC 1
+
+typedef struct {
+  bool is_some;
+  exports_slipway_plugin_plugin_command_t val;
+} exports_slipway_plugin_plugin_option_command_t;
+
 typedef struct exports_slipway_plugin_plugin_service_spec_t {
   detector_string_t   name;
   exports_slipway_plugin_plugin_service_source_t   source;
+  // The process the service runs, replacing the image's own CMD and
+  // ENTRYPOINT; none keeps what the image says. Services with the same
+  // build and different commands share one image build.
+  exports_slipway_plugin_plugin_option_command_t   command;
 } exports_slipway_plugin_plugin_service_spec_t;
+
+// When a hook runs, relative to the release going live on devices.
+typedef uint8_t exports_slipway_plugin_plugin_hook_phase_t;
+
+// Before the release becomes the target (migrations, say). A failing
+// release hook stops the rollout.
+#define EXPORTS_SLIPWAY_PLUGIN_PLUGIN_HOOK_PHASE_RELEASE 0
+// After the release is live.
+#define EXPORTS_SLIPWAY_PLUGIN_PLUGIN_HOOK_PHASE_POSTDEPLOY 1
+
+// A one-off command the platform runs for a release, in a container
+// of one service's image.
+typedef struct exports_slipway_plugin_plugin_hook_t {
+  exports_slipway_plugin_plugin_hook_phase_t   phase;
+  // The service whose image runs the command.
+  detector_string_t   service;
+  exports_slipway_plugin_plugin_command_t   command;
+} exports_slipway_plugin_plugin_hook_t;
 
 typedef struct {
   exports_slipway_plugin_plugin_service_spec_t *ptr;
   size_t len;
 } exports_slipway_plugin_plugin_list_service_spec_t;
 
+typedef struct {
+  exports_slipway_plugin_plugin_hook_t *ptr;
+  size_t len;
+} exports_slipway_plugin_plugin_list_hook_t;
+
 typedef struct exports_slipway_plugin_plugin_project_plan_t {
   exports_slipway_plugin_plugin_list_service_spec_t   services;
+  exports_slipway_plugin_plugin_list_hook_t   hooks;
   // Things worth telling the user that do not stop the build.
   detector_list_string_t   warnings;
 } exports_slipway_plugin_plugin_project_plan_t;
@@ -307,7 +359,7 @@ typedef struct {
   } val;
 } exports_slipway_plugin_plugin_result_build_plan_plugin_error_t;
 
-// Imported Functions from `slipway:plugin/source@0.1.0`
+// Imported Functions from `slipway:plugin/source@0.2.0`
 // The entries of a directory, sorted by name.
 extern bool slipway_plugin_source_list_dir(detector_string_t *path, slipway_plugin_source_list_entry_t *ret, slipway_plugin_source_fs_error_t *err);
 // A file's whole content, if it is within the per-file cap.
@@ -317,14 +369,14 @@ extern bool slipway_plugin_source_stat(detector_string_t *path, slipway_plugin_s
 // Whether a file or directory exists at a path (false when refused).
 extern bool slipway_plugin_source_exists(detector_string_t *path);
 
-// Imported Functions from `slipway:plugin/log@0.1.0`
+// Imported Functions from `slipway:plugin/log@0.2.0`
 extern void slipway_plugin_log_log(slipway_plugin_log_level_t level, detector_string_t *message);
 
-// Imported Functions from `slipway:plugin/catalogue@0.1.0`
+// Imported Functions from `slipway:plugin/catalogue@0.2.0`
 // Images for `runtime` (e.g. `node`) on `arch`, newest first.
 extern void slipway_plugin_catalogue_base_images(detector_string_t *runtime, detector_string_t *arch, slipway_plugin_catalogue_list_base_image_t *ret);
 
-// Exported Functions from `slipway:plugin/plugin@0.1.0`
+// Exported Functions from `slipway:plugin/plugin@0.2.0`
 void exports_slipway_plugin_plugin_info(exports_slipway_plugin_plugin_plugin_info_t *ret);
 bool exports_slipway_plugin_plugin_detect(exports_slipway_plugin_plugin_target_t *target, exports_slipway_plugin_plugin_option_detection_t *ret, exports_slipway_plugin_plugin_plugin_error_t *err);
 bool exports_slipway_plugin_plugin_plan(exports_slipway_plugin_plugin_target_t *target, exports_slipway_plugin_plugin_build_plan_t *ret, exports_slipway_plugin_plugin_plugin_error_t *err);
@@ -369,6 +421,8 @@ void exports_slipway_plugin_plugin_plugin_error_free(exports_slipway_plugin_plug
 
 void exports_slipway_plugin_plugin_evidence_free(exports_slipway_plugin_plugin_evidence_t *ptr);
 
+void detector_list_string_free(detector_list_string_t *ptr);
+
 void exports_slipway_plugin_plugin_plugin_info_free(exports_slipway_plugin_plugin_plugin_info_t *ptr);
 
 void exports_slipway_plugin_plugin_list_evidence_free(exports_slipway_plugin_plugin_list_evidence_t *ptr);
@@ -381,17 +435,23 @@ void detector_tuple2_string_string_free(detector_tuple2_string_string_t *ptr);
 
 void detector_list_tuple2_string_string_free(detector_list_tuple2_string_string_t *ptr);
 
-void detector_list_string_free(detector_list_string_t *ptr);
-
 void exports_slipway_plugin_plugin_service_plan_free(exports_slipway_plugin_plugin_service_plan_t *ptr);
 
 void exports_slipway_plugin_plugin_build_spec_free(exports_slipway_plugin_plugin_build_spec_t *ptr);
 
 void exports_slipway_plugin_plugin_service_source_free(exports_slipway_plugin_plugin_service_source_t *ptr);
 
+void exports_slipway_plugin_plugin_command_free(exports_slipway_plugin_plugin_command_t *ptr);
+
+void exports_slipway_plugin_plugin_option_command_free(exports_slipway_plugin_plugin_option_command_t *ptr);
+
 void exports_slipway_plugin_plugin_service_spec_free(exports_slipway_plugin_plugin_service_spec_t *ptr);
 
+void exports_slipway_plugin_plugin_hook_free(exports_slipway_plugin_plugin_hook_t *ptr);
+
 void exports_slipway_plugin_plugin_list_service_spec_free(exports_slipway_plugin_plugin_list_service_spec_t *ptr);
+
+void exports_slipway_plugin_plugin_list_hook_free(exports_slipway_plugin_plugin_list_hook_t *ptr);
 
 void exports_slipway_plugin_plugin_project_plan_free(exports_slipway_plugin_plugin_project_plan_t *ptr);
 
