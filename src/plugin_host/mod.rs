@@ -384,7 +384,12 @@ fn classify(error: wasmtime::Error, store: &Store<Sandbox>, limits: &Limits) -> 
             deadline: limits.deadline,
         },
         Some(Trap::UnreachableCodeReached) => CallError::Trap {
-            reason: "unreachable code reached (the plugin panicked or aborted)".into(),
+            reason: match &store.data().last_error {
+                Some(message) => format!(
+                    "unreachable code reached (the plugin panicked or aborted); its last error log: {message}"
+                ),
+                None => "unreachable code reached (the plugin panicked or aborted)".into(),
+            },
         },
         Some(trap) => CallError::Trap {
             reason: trap.to_string(),

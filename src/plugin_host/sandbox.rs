@@ -54,6 +54,9 @@ pub struct Sandbox {
     bytes_read: u64,
     log_bytes: usize,
     logs_dropped: bool,
+    /// The last error-level log line (shortened): the SDK's panic hook
+    /// logs the panic message there before the plugin aborts.
+    pub(crate) last_error: Option<String>,
     pub(crate) memory: MemoryCap,
 }
 
@@ -67,6 +70,7 @@ impl Sandbox {
             bytes_read: 0,
             log_bytes: 0,
             logs_dropped: false,
+            last_error: None,
             memory: MemoryCap::new(limits.memory_bytes),
         }
     }
@@ -168,6 +172,10 @@ impl Sandbox {
     }
 
     pub fn log(&mut self, level: LogLevel, message: &str) {
+        if level == LogLevel::Error {
+            // Kept even past the log cap: it explains a trap.
+            self.last_error = Some(shorten(message, MAX_KEPT_ERROR));
+        }
         let remaining = self.limits.max_log_bytes.saturating_sub(self.log_bytes);
         if message.len() > remaining {
             if !self.logs_dropped {
@@ -257,4 +265,19 @@ mod tests {
             Err(FsFailure::InvalidPath(_))
         ));
     }
+}
+
+/// Bytes of the last error log line kept to explain a trap.
+const MAX_KEPT_ERROR: usize = 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
 }

@@ -1,7 +1,8 @@
 //! The Slipway plugin SDK.
 //!
 //! A plugin implements [`Plugin`] (the contract's `plugin` interface) and
-//! registers it with [`export_plugin!`]. The helpers here wrap the host's
+//! registers it with [`export_plugin!`], which also makes a panic's message
+//! reach the user (see [`panic`]). The helpers here wrap the host's
 //! read-only source view so that plugin code deals in `Option<String>` and
 //! [`PluginError`] rather than raw byte lists and host error variants.
 
@@ -11,12 +12,12 @@ pub mod bindings {
         world: "detector",
         path: "../../wit/plugin.wit",
         pub_export_macro: true,
-        export_macro_name: "export_plugin",
+        export_macro_name: "export_bindings",
         default_bindings_module: "slipway_plugin_sdk::bindings",
     });
 }
 
-pub use bindings::export_plugin;
+pub mod panic;
 
 pub mod dockerfile;
 pub mod fs;
