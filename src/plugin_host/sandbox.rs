@@ -244,6 +244,21 @@ fn fs_failure(path: &str, error: io::Error) -> FsFailure {
     }
 }
 
+/// Bytes of the last error log line kept to explain a trap.
+const MAX_KEPT_ERROR: usize = 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,19 +280,4 @@ mod tests {
             Err(FsFailure::InvalidPath(_))
         ));
     }
-}
-
-/// Bytes of the last error log line kept to explain a trap.
-const MAX_KEPT_ERROR: usize = 1024;
-
-/// `text` cut to at most `max` bytes on a character boundary, marked when cut.
-fn shorten(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &text[..end])
 }
