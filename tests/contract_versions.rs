@@ -61,7 +61,11 @@ fn a_0_1_plugin_is_listed_with_its_contract() {
 
 #[test]
 fn looks_for_decides_which_plugins_are_asked() {
-    let host = PluginHost::new(Limits::default(), Some(common::cache_dir())).unwrap();
+    let host = PluginHost::new(
+        Limits::default(),
+        Some(common::cache_dir().join("components")),
+    )
+    .unwrap();
     let builtins: Vec<_> = host
         .load_builtins()
         .into_iter()

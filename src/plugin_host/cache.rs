@@ -1,7 +1,11 @@
-//! An on-disk cache of compiled plugins, so a CLI run does not recompile them.
+//! An on-disk cache of compiled plugins, so a CLI run does not recompile them,
+//! and of their `info`, so it does not instantiate every plugin to ask.
 //!
 //! Entries are keyed by the component's sha256 and the engine's compatibility
 //! hash (wasmtime version, target, compiler settings), and written atomically.
+//! A plugin's `info` takes no input and sees no files, so it depends on the
+//! component alone; its entry is also keyed by Slipway's version, because
+//! the host's catalogue (which a plugin could consult) ships with it.
 
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -9,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
+
+use super::api::PluginInfo;
 
 pub struct ComponentCache {
     dir: PathBuf,
@@ -39,6 +45,31 @@ impl ComponentCache {
 
     fn entry(&self, sha256: &str) -> PathBuf {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
+    }
+
+    fn info_entry(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{sha256}-{}-{}.info.json",
+            self.engine_key,
+            env!("CARGO_PKG_VERSION")
+        ))
+    }
+
+    /// The `info` a component answered before, if it is cached.
+    pub fn info(&self, sha256: &str) -> Option<PluginInfo> {
+        let text = fs::read(self.info_entry(sha256)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Remembers a component's `info`; failures only cost a call next time.
+    pub fn store_info(&self, sha256: &str, info: &PluginInfo) {
+        let entry = self.info_entry(sha256);
+        let written = serde_json::to_vec(info)
+            .map_err(anyhow::Error::from)
+            .and_then(|json| write_atomically(&self.dir, &entry, &json));
+        if let Err(e) = written {
+            tracing::debug!("cannot cache plugin info at {}: {e}", entry.display());
+        }
     }
 
     /// The compiled component for `bytes`, from the cache or freshly compiled
@@ -72,11 +103,17 @@ impl ComponentCache {
     }
 
     fn store(&self, entry: &Path, component: &Component) -> anyhow::Result<()> {
-        fs::create_dir_all(&self.dir)?;
         let serialized = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let partial = entry.with_extension(format!("partial-{}", std::process::id()));
-        fs::write(&partial, serialized)?;
-        fs::rename(&partial, entry)?;
-        Ok(())
+        write_atomically(&self.dir, entry, &serialized)
     }
+}
+
+/// Writes `bytes` to `entry` through a temporary file and a rename, so a
+/// reader never sees half an entry.
+fn write_atomically(dir: &Path, entry: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    fs::create_dir_all(dir)?;
+    let partial = entry.with_extension(format!("partial-{}", std::process::id()));
+    fs::write(&partial, bytes)?;
+    fs::rename(&partial, entry)?;
+    Ok(())
 }

@@ -267,10 +267,19 @@ impl PluginHost {
             looks_for: None,
             pre,
         };
-        plugin.info = self.info(&plugin).map_err(|error| LoadError::Info {
-            origin: origin_text.to_string(),
-            error,
-        })?;
+        plugin.info = match self.cache.as_ref().and_then(|c| c.info(&plugin.sha256)) {
+            Some(info) => info,
+            None => {
+                let info = self.info(&plugin).map_err(|error| LoadError::Info {
+                    origin: origin_text.to_string(),
+                    error,
+                })?;
+                if let Some(cache) = &self.cache {
+                    cache.store_info(&plugin.sha256, &info);
+                }
+                info
+            }
+        };
         contract::check_declared(origin_text, &plugin.info.contract_version, contract)?;
         plugin.looks_for = compile_looks_for(origin_text, &plugin.info.looks_for)?;
         Ok(plugin)

@@ -1,0 +1,67 @@
+//! The on-disk plugin cache: compiled components and their `info`, reused
+//! across runs, and never trusted blindly.
+
+mod common;
+
+use std::fs;
+
+use slipway::plugin_host::{Limits, PluginHost};
+
+fn entries(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn info_is_cached_beside_the_compiled_component_and_survives_damage() {
+    // Start from the shared cache's compiled components (compiling ten
+    // components in a debug build takes a minute) but none of its infos.
+    let shared = common::cache_dir().join("components");
+    PluginHost::new(Limits::default(), Some(shared.clone()))
+        .unwrap()
+        .load_builtins();
+    let cache = tempfile::tempdir().unwrap();
+    for compiled in entries(&shared, ".cwasm") {
+        fs::copy(&compiled, cache.path().join(compiled.file_name().unwrap())).unwrap();
+    }
+    let first = PluginHost::new(Limits::default(), Some(cache.path().to_path_buf())).unwrap();
+    let loaded: Vec<_> = first
+        .load_builtins()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let infos = entries(cache.path(), ".info.json");
+    assert_eq!(infos.len(), loaded.len());
+    assert!(entries(cache.path(), ".cwasm").len() >= loaded.len());
+
+    // A second host answers from the cache: the same info, field for field.
+    let second = PluginHost::new(Limits::default(), Some(cache.path().to_path_buf())).unwrap();
+    let again: Vec<_> = second
+        .load_builtins()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (a, b) in loaded.iter().zip(&again) {
+        assert_eq!(a.info, b.info);
+    }
+
+    // A damaged entry is ignored: the plugin is asked again and the entry rewritten.
+    fs::write(&infos[0], b"{ not json").unwrap();
+    let third = PluginHost::new(Limits::default(), Some(cache.path().to_path_buf())).unwrap();
+    let repaired: Vec<_> = third
+        .load_builtins()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (a, b) in loaded.iter().zip(&repaired) {
+        assert_eq!(a.info, b.info);
+    }
+    let rewritten: serde_json::Value =
+        serde_json::from_slice(&fs::read(&infos[0]).unwrap()).unwrap();
+    assert!(rewritten["name"].is_string());
+}
