@@ -41,6 +41,10 @@ fn main() {
         ),
         ("compose, 4 services", "tests/fixtures/projects/compose"),
         ("compose, 5 services", "examples/compose-five-services"),
+        ("python", "examples/python-app"),
+        ("go", "examples/go-hello"),
+        ("rust", "examples/rust-hello"),
+        ("procfile, 2 processes (node)", "examples/procfile-app"),
     ] {
         let project = ProjectDir::open(&root.join(dir)).expect("fixture");
         let mut times: Vec<Duration> = (0..RUNS)

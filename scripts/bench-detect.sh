@@ -41,14 +41,16 @@ hyperfine -N --warmup 20 --runs 200 --style none --export-json "$cache/warm.json
     -n "slipway detect --json (compose, 5 services)" "$slipway detect $compose --device-type raspberrypi4-64 --json"
 medians "$cache/warm.json"
 
-echo "## whole process, warm compile cache: Python, Go, Rust (all 9 built-in plugins loaded)"
+echo "## whole process, warm compile cache: Python, Go, Rust, Procfile (all 10 built-in plugins loaded)"
 hyperfine -N --warmup 20 --runs 200 --style none --export-json "$cache/languages.json" \
     -n "slipway detect --json (python)" "$slipway detect examples/python-app --device-type raspberrypi4-64 --json" \
     -n "nixpacks plan (python)" "nixpacks plan examples/python-app" \
     -n "slipway detect --json (go)" "$slipway detect examples/go-hello --device-type raspberrypi4-64 --json" \
     -n "nixpacks plan (go)" "nixpacks plan examples/go-hello" \
     -n "slipway detect --json (rust)" "$slipway detect examples/rust-hello --device-type raspberrypi4-64 --json" \
-    -n "nixpacks plan (rust)" "nixpacks plan examples/rust-hello"
+    -n "nixpacks plan (rust)" "nixpacks plan examples/rust-hello" \
+    -n "slipway detect --json (procfile, node)" "$slipway detect examples/procfile-app --device-type raspberrypi4-64 --json" \
+    -n "nixpacks plan (procfile, node)" "nixpacks plan examples/procfile-app"
 medians "$cache/languages.json"
 
 echo "## whole process, cold compile cache (every built-in plugin compiled)"
