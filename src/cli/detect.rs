@@ -159,13 +159,7 @@ fn human(report: &DetectReport, show_dockerfile: bool) -> String {
         out.push('\n');
         let _ = writeln!(out, "release hooks (run by the rollout):");
         for hook in &plan.hooks {
-            let _ = writeln!(
-                out,
-                "  {:<10} in {}: {}",
-                hook.phase.as_str(),
-                hook.service,
-                hook.command
-            );
+            let _ = writeln!(out, "  {hook}");
         }
     }
     out

@@ -134,13 +134,7 @@ pub(crate) fn run(command: ReleaseCommand) -> anyhow::Result<u8> {
     if !release.hooks.is_empty() {
         let _ = writeln!(out, "\n--- hooks (run by the rollout)");
         for hook in &release.hooks {
-            let _ = writeln!(
-                out,
-                "{:<10} in {}: {}",
-                hook.phase.as_str(),
-                hook.service,
-                hook.command
-            );
+            let _ = writeln!(out, "{hook}");
         }
     }
     for image in &images {

@@ -156,6 +156,19 @@ pub struct Hook {
     pub command: Command,
 }
 
+impl std::fmt::Display for Hook {
+    /// `release    in web: node migrate.js`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<10} in {}: {}",
+            self.phase.as_str(),
+            self.service,
+            self.command
+        )
+    }
+}
+
 /// One service of the project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServicePlan {

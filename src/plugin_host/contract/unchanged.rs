@@ -4,11 +4,19 @@
 //! host side once for a version module; a version that changes one of these
 //! interfaces stops using the macro for it and writes its own.
 
-/// Expands, inside a `contract::vX_Y` module that has `types`, `source`,
-/// `log`, `catalogue` and `guest` in scope, to the import implementations
-/// for `Sandbox` and the conversions of the unchanged export types.
+/// Expands, inside a `contract::vX_Y` module that has `Detector`, `types`,
+/// `source`, `log`, `catalogue` and `guest` in scope, to the linker set-up,
+/// the import implementations for `Sandbox` and the conversions of the
+/// unchanged export types.
 macro_rules! unchanged_since_0_1 {
     () => {
+        pub(crate) fn add_to_linker(
+            linker: &mut wasmtime::component::Linker<Sandbox>,
+        ) -> wasmtime::Result<()> {
+            use wasmtime::component::HasSelf;
+            Detector::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |sandbox| sandbox)
+        }
+
         impl types::Host for Sandbox {}
 
         impl source::Host for Sandbox {

@@ -3,8 +3,6 @@
 //! version-neutral types of `plugin_host::api`. Plugins built for 0.1 keep
 //! loading: they get no `looks-for` (always asked), no commands, no hooks.
 
-use wasmtime::component::HasSelf;
-
 use crate::plugin_host::api;
 use crate::plugin_host::sandbox::Sandbox;
 
@@ -15,12 +13,6 @@ wasmtime::component::bindgen!({
 
 use self::exports::slipway::plugin::plugin as guest;
 use self::slipway::plugin::{catalogue, log, source, types};
-
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<Sandbox>,
-) -> wasmtime::Result<()> {
-    Detector::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |sandbox| sandbox)
-}
 
 super::unchanged::unchanged_since_0_1!();
 

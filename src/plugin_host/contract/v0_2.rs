@@ -5,8 +5,6 @@
 //! Each contract line the host serves has a module like this one, so a new
 //! line is added beside the others without touching plugins built for them.
 
-use wasmtime::component::HasSelf;
-
 use crate::plan::{Command, Hook, HookPhase};
 use crate::plugin_host::api;
 use crate::plugin_host::sandbox::Sandbox;
@@ -18,12 +16,6 @@ wasmtime::component::bindgen!({
 
 use self::exports::slipway::plugin::plugin as guest;
 use self::slipway::plugin::{catalogue, log, source, types};
-
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<Sandbox>,
-) -> wasmtime::Result<()> {
-    Detector::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |sandbox| sandbox)
-}
 
 super::unchanged::unchanged_since_0_1!();
 
