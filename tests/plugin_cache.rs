@@ -18,7 +18,7 @@ fn entries(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn info_is_cached_beside_the_compiled_component_and_survives_damage() {
+fn info_is_cached_and_builtins_are_prepared_on_first_use() {
     // Start from the shared cache's compiled components (compiling ten
     // components in a debug build takes a minute) but none of its infos.
     let shared = common::cache_dir().join("components");
@@ -49,6 +49,25 @@ fn info_is_cached_beside_the_compiled_component_and_survives_damage() {
     for (a, b) in loaded.iter().zip(&again) {
         assert_eq!(a.info, b.info);
     }
+    // ...and prepares a component only when it is first called.
+    assert!(loaded.iter().all(|p| p.imports().is_some()));
+    assert!(again.iter().all(|p| p.imports().is_none()));
+    let node = again.iter().find(|p| p.info.name == "node").unwrap();
+    let project = common::root().join("examples/node-hello");
+    let target = slipway::target::lookup("raspberrypi4-64").unwrap().target();
+    let detected = second.detect(node, &project, &target).unwrap();
+    assert_eq!(detected.unwrap().project_type, "node");
+    assert!(node
+        .imports()
+        .unwrap()
+        .iter()
+        .all(|i| i.starts_with("slipway:plugin/")));
+    let prepared: Vec<&str> = again
+        .iter()
+        .filter(|p| p.imports().is_some())
+        .map(|p| p.info.name.as_str())
+        .collect();
+    assert_eq!(prepared, ["node"]);
 
     // A damaged entry is ignored: the plugin is asked again and the entry rewritten.
     fs::write(&infos[0], b"{ not json").unwrap();

@@ -150,7 +150,7 @@ fn check(file: &std::path::Path, json: bool, plugins: &PluginArgs) -> anyhow::Re
                 "description": info.description,
                 "looks_for": info.looks_for,
                 "sha256": plugin.sha256,
-                "imports": plugin.imports,
+                "imports": plugin.imports().unwrap_or_default(),
             }))?
         ));
     } else {
@@ -170,7 +170,7 @@ fn check(file: &std::path::Path, json: bool, plugins: &PluginArgs) -> anyhow::Re
             },
             plugin.sha256
         );
-        for import in &plugin.imports {
+        for import in plugin.imports().unwrap_or_default() {
             out.push_str(&format!("    {import}\n"));
         }
         super::emit(&out);

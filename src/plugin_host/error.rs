@@ -73,6 +73,9 @@ pub enum LoadError {
 /// other plugins carry on.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
+    /// A built-in prepared on first use could not be (a broken build).
+    #[error("cannot be prepared: {0}")]
+    Unavailable(String),
     #[error("exceeded its CPU deadline of {} ms", deadline.as_millis())]
     Timeout { deadline: Duration },
     #[error("exceeded its memory limit of {} MiB", limit >> 20)]

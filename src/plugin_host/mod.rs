@@ -20,6 +20,7 @@ pub mod set;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use cap_std::fs::Dir;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -60,18 +61,29 @@ enum Pre {
     V0_2(v0_2::DetectorPre<Sandbox>),
 }
 
+/// A component compiled (or read from the cache), checked against the
+/// contract and pre-linked.
+struct Ready {
+    pre: Pre,
+    contract: ContractVersion,
+    /// What it imports (all of it contract interfaces, or it would not load).
+    imports: Vec<String>,
+}
+
 /// A plugin ready to be called.
 pub struct LoadedPlugin {
     pub info: PluginInfo,
     pub sha256: String,
-    /// What the component imports (all of it contract interfaces, or it would not load).
-    pub imports: Vec<String>,
     pub origin: PluginOrigin,
     /// The limits its calls run under.
     pub limits: Limits,
     /// `info.looks_for`, compiled; none when the plugin is always asked.
     looks_for: Option<GlobSet>,
-    pre: Pre,
+    /// Set at load, or on first use for a built-in whose info was cached:
+    /// most runs then never deserialize the plugins they do not call.
+    ready: OnceLock<Result<Ready, String>>,
+    /// The component, for a built-in prepared on first use.
+    deferred: Option<&'static [u8]>,
 }
 
 impl LoadedPlugin {
@@ -84,6 +96,15 @@ impl LoadedPlugin {
 
     pub fn is_builtin(&self) -> bool {
         self.origin == PluginOrigin::Builtin
+    }
+
+    /// What the component imports; none while a built-in has not been
+    /// prepared yet (files are always prepared when loaded).
+    pub fn imports(&self) -> Option<&[String]> {
+        match self.ready.get() {
+            Some(Ok(ready)) => Some(&ready.imports),
+            _ => None,
+        }
     }
 
     /// Whether `detect` could answer anything but none for a tree whose root
@@ -174,12 +195,95 @@ impl PluginHost {
         self.limits
     }
 
-    /// Loads the plugins embedded in the binary.
+    /// Loads the plugins embedded in the binary. With a cache that knows
+    /// their info, nothing is compiled or deserialized until a plugin is called.
     pub fn load_builtins(&self) -> Vec<Result<LoadedPlugin, LoadError>> {
         builtin::BUILTINS
             .iter()
-            .map(|b| self.load(b.bytes, b.sha256.to_string(), PluginOrigin::Builtin, b.name))
+            .map(|b| {
+                let cached = self.cache.as_ref().and_then(|c| c.info(b.sha256));
+                match cached {
+                    Some(info) => self.deferred(b.bytes, b.sha256.to_string(), info, b.name),
+                    None => self.load(b.bytes, b.sha256.to_string(), PluginOrigin::Builtin, b.name),
+                }
+            })
             .collect()
+    }
+
+    /// A built-in known by its cached info, prepared when first called.
+    fn deferred(
+        &self,
+        bytes: &'static [u8],
+        sha256: String,
+        info: PluginInfo,
+        origin_text: &str,
+    ) -> Result<LoadedPlugin, LoadError> {
+        let looks_for = compile_looks_for(origin_text, &info.looks_for)?;
+        Ok(LoadedPlugin {
+            info,
+            sha256,
+            origin: PluginOrigin::Builtin,
+            limits: self.limits,
+            looks_for,
+            ready: OnceLock::new(),
+            deferred: Some(bytes),
+        })
+    }
+
+    /// Compiles (or reads from the cache), checks and pre-links a component.
+    fn prepare(&self, bytes: &[u8], sha256: &str, origin_text: &str) -> Result<Ready, LoadError> {
+        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+            origin: origin_text.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let component = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, sha256, bytes),
+            None => Component::new(&self.engine, bytes),
+        }
+        .map_err(invalid)?;
+        let contract = contract::check(&self.engine, &component, origin_text)?;
+        let imports = contract::imports(&self.engine, &component);
+        let pre = match contract {
+            ContractVersion::V0_1 => {
+                let instance_pre = self
+                    .linker_v0_1
+                    .instantiate_pre(&component)
+                    .map_err(invalid)?;
+                Pre::V0_1(v0_1::DetectorPre::new(instance_pre).map_err(invalid)?)
+            }
+            ContractVersion::V0_2 => {
+                let instance_pre = self
+                    .linker_v0_2
+                    .instantiate_pre(&component)
+                    .map_err(invalid)?;
+                Pre::V0_2(v0_2::DetectorPre::new(instance_pre).map_err(invalid)?)
+            }
+        };
+        Ok(Ready {
+            pre,
+            contract,
+            imports,
+        })
+    }
+
+    /// The plugin's prepared component, preparing a deferred built-in now.
+    fn ready<'p>(&self, plugin: &'p LoadedPlugin) -> Result<&'p Ready, CallError> {
+        plugin
+            .ready
+            .get_or_init(|| {
+                let bytes = plugin
+                    .deferred
+                    .ok_or_else(|| "the component is gone".to_string())?;
+                let origin = &plugin.info.name;
+                let ready = self
+                    .prepare(bytes, &plugin.sha256, origin)
+                    .map_err(|e| e.to_string())?;
+                contract::check_declared(origin, &plugin.info.contract_version, ready.contract)
+                    .map_err(|e| e.to_string())?;
+                Ok(ready)
+            })
+            .as_ref()
+            .map_err(|reason| CallError::Unavailable(reason.clone()))
     }
 
     /// Loads one component file.
@@ -223,33 +327,8 @@ impl PluginHost {
         origin: PluginOrigin,
         origin_text: &str,
     ) -> Result<LoadedPlugin, LoadError> {
-        let invalid = |e: wasmtime::Error| LoadError::Invalid {
-            origin: origin_text.to_string(),
-            reason: format!("{e:#}"),
-        };
-        let component = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, &sha256, bytes),
-            None => Component::new(&self.engine, bytes),
-        }
-        .map_err(invalid)?;
-        let contract = contract::check(&self.engine, &component, origin_text)?;
-        let imports = contract::imports(&self.engine, &component);
-        let pre = match contract {
-            ContractVersion::V0_1 => {
-                let instance_pre = self
-                    .linker_v0_1
-                    .instantiate_pre(&component)
-                    .map_err(invalid)?;
-                Pre::V0_1(v0_1::DetectorPre::new(instance_pre).map_err(invalid)?)
-            }
-            ContractVersion::V0_2 => {
-                let instance_pre = self
-                    .linker_v0_2
-                    .instantiate_pre(&component)
-                    .map_err(invalid)?;
-                Pre::V0_2(v0_2::DetectorPre::new(instance_pre).map_err(invalid)?)
-            }
-        };
+        let ready = self.prepare(bytes, &sha256, origin_text)?;
+        let contract = ready.contract;
         let mut plugin = LoadedPlugin {
             info: PluginInfo {
                 name: origin_text.to_string(),
@@ -261,11 +340,11 @@ impl PluginHost {
                 looks_for: Vec::new(),
             },
             sha256,
-            imports,
             origin,
             limits: self.limits,
             looks_for: None,
-            pre,
+            ready: OnceLock::from(Ok(ready)),
+            deferred: None,
         };
         plugin.info = match self.cache.as_ref().and_then(|c| c.info(&plugin.sha256)) {
             Some(info) => info,
@@ -339,6 +418,8 @@ impl PluginHost {
         root: Option<&Path>,
         invoke: impl FnOnce(&Instance, &mut Store<Sandbox>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
+        // Before the deadline is armed: preparing is the host's time, not the plugin's.
+        let ready = self.ready(plugin)?;
         let limits = plugin.limits;
         let dir = match root {
             Some(path) => Some(
@@ -356,7 +437,7 @@ impl PluginHost {
         // The deadline covers instantiation too (it runs the plugin's start code).
         store.set_epoch_deadline(engine::deadline_ticks(limits.deadline));
         store.epoch_deadline_trap();
-        let outcome = match &plugin.pre {
+        let outcome = match &ready.pre {
             Pre::V0_1(pre) => pre
                 .instantiate(&mut store)
                 .and_then(|d| invoke(&Instance::V0_1(d), &mut store)),
