@@ -499,3 +499,33 @@ impl fmt::Debug for LoadedPlugin {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_for_patterns_are_names_at_the_root() {
+        let globs = compile_looks_for("p", &["Dockerfile.*".into(), "go.mod".into()])
+            .unwrap()
+            .unwrap();
+        assert!(globs.is_match("Dockerfile.aarch64"));
+        assert!(globs.is_match("go.mod"));
+        assert!(!globs.is_match("Dockerfile"));
+        assert!(compile_looks_for("p", &[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_bad_looks_for_pattern_is_refused_naming_it() {
+        for (pattern, reason) in [
+            ("src/main.rs", "without `/`"),
+            ("", "non-empty"),
+            ("[abc", "looks-for pattern `[abc`"),
+        ] {
+            let error = compile_looks_for("plugin.wasm", &[pattern.to_string()]).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains("plugin.wasm"), "{message}");
+            assert!(message.contains(reason), "{message}");
+        }
+    }
+}
