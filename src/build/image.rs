@@ -102,20 +102,8 @@ impl ImageError {
     }
 }
 
-/// Builds `job` on `engine`, streaming its output to `events` and `log`,
-/// then labels and tags it.
-pub async fn build_image(
-    engine: &Engine,
-    job: &ImageJob,
-    log: &mut CappedLog,
-    events: &UnboundedSender<BuildEvent>,
-    cancel: &CancellationToken,
-) -> Result<BuiltImage, ImageError> {
-    let untagged = build_untagged(engine, job, log, events, cancel).await?;
-    finish_image(engine, job, &untagged, log).await
-}
-
-/// Builds `job`'s layers and checks the image's platform; no labels, no tag.
+/// Builds `job`'s layers, streaming the output to `events` and `log`, and
+/// checks the image's platform; no labels, no tag yet (see [`finish_image`]).
 pub async fn build_untagged(
     engine: &Engine,
     job: &ImageJob,
