@@ -258,23 +258,6 @@ pub async fn build_untagged(
 }
 
 /// Gives a checked image `job`'s labels, command and tag.
-pub async fn finish_image(
-    engine: &Engine,
-    job: &ImageJob,
-    untagged: &UntaggedImage,
-    log: &mut CappedLog,
-) -> Result<BuiltImage, ImageError> {
-    let labelled = label_and_tag(engine, job, &untagged.id, log).await?;
-    Ok(BuiltImage {
-        image_id: labelled,
-        // Labels and a command add no layer: the size is the built image's.
-        size_bytes: untagged.size_bytes,
-        context: untagged.context,
-    })
-}
-
-/// Adds the release's labels (and the service's command) to the built image
-/// and tags it.
 ///
 /// The labels change with every release, so a step that sets them never
 /// hits the cache. Run inside the build, that step would commit while the
@@ -283,12 +266,13 @@ pub async fn finish_image(
 /// context). Committing a created, never started, container of the image
 /// with a `LABEL` change costs one small commit instead (tens of
 /// milliseconds), and the build itself stays fully cacheable.
-async fn label_and_tag(
+pub async fn finish_image(
     engine: &Engine,
     job: &ImageJob,
-    image: &str,
+    untagged: &UntaggedImage,
     log: &mut CappedLog,
-) -> Result<String, ImageError> {
+) -> Result<BuiltImage, ImageError> {
+    let image = untagged.id.as_str();
     use bollard::models::{ContainerConfig, ContainerCreateBody};
     use bollard::query_parameters::{
         CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -359,11 +343,16 @@ async fn label_and_tag(
         log.push(&format!("[slipway] command: {command}\n"));
     }
     log.push(&format!("[slipway] labelled and tagged {}\n", job.tag));
-    Ok(committed.id)
+    Ok(BuiltImage {
+        image_id: committed.id,
+        // Labels and a command add no layer: the size is the built image's.
+        size_bytes: untagged.size_bytes,
+        context: untagged.context,
+    })
 }
 
 /// `CMD` in exec form with the command's argv; with the entrypoint cleared
-/// (see `label_and_tag`) the process runs as planned whatever the
+/// (see `finish_image`) the process runs as planned whatever the
 /// Dockerfile said.
 fn command_instructions(command: &Command) -> String {
     let argv = serde_json::to_string(&command.argv()).unwrap_or_default();
