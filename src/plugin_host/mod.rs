@@ -204,7 +204,13 @@ impl PluginHost {
                 let cached = self.cache.as_ref().and_then(|c| c.info(b.sha256));
                 match cached {
                     Some(info) => self.deferred(b.bytes, b.sha256.to_string(), info, b.name),
-                    None => self.load(b.bytes, b.sha256.to_string(), PluginOrigin::Builtin, b.name),
+                    None => self.load(
+                        b.bytes,
+                        b.sha256.to_string(),
+                        None,
+                        PluginOrigin::Builtin,
+                        b.name,
+                    ),
                 }
             })
             .collect()
@@ -294,9 +300,11 @@ impl PluginHost {
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let origin_text = path.display().to_string();
+        let cached_info = self.cache.as_ref().and_then(|c| c.info(&sha256));
         self.load(
             &bytes,
             sha256,
+            cached_info,
             PluginOrigin::File(path.to_path_buf()),
             &origin_text,
         )
@@ -320,10 +328,13 @@ impl PluginHost {
         Ok(files.iter().map(|f| self.load_file(f)).collect())
     }
 
+    /// Prepares a component now and takes its info from `cached_info`, else
+    /// from a call (then cached).
     fn load(
         &self,
         bytes: &[u8],
         sha256: String,
+        cached_info: Option<PluginInfo>,
         origin: PluginOrigin,
         origin_text: &str,
     ) -> Result<LoadedPlugin, LoadError> {
@@ -346,7 +357,7 @@ impl PluginHost {
             ready: OnceLock::from(Ok(ready)),
             deferred: None,
         };
-        plugin.info = match self.cache.as_ref().and_then(|c| c.info(&plugin.sha256)) {
+        plugin.info = match cached_info {
             Some(info) => info,
             None => {
                 let info = self.info(&plugin).map_err(|error| LoadError::Info {
