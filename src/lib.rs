@@ -5,11 +5,11 @@
 //! Data flows one way through the stages, one module each:
 //! `source` -> `detect` (runs `plugin_host`) -> `plan` -> build -> release -> rollout.
 
-pub mod build;
 pub mod catalogue;
-pub mod cli;
 pub mod detect;
+pub mod image;
 pub mod plan;
+pub mod pipeline;
 pub mod plugin_host;
 pub mod release;
 pub mod source;

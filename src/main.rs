@@ -1,5 +1,9 @@
+//! The `slipway` command: parses flags, calls the library, renders what it reports.
+
+mod cli;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    slipway::cli::main()
+    cli::main()
 }

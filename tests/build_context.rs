@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use slipway::build::context::{BuildContext, DOCKERFILE_NAME};
+use slipway::image::context::{BuildContext, DOCKERFILE_NAME};
 
 fn write(root: &std::path::Path, path: &str, content: &str) {
     let path = root.join(path);

@@ -31,6 +31,7 @@ fn image(service: &str) -> NewImage {
         reference: format!("app/{service}:abc-aarch64"),
         command: None,
         status: ImageStatus::Queued,
+        builder: Some("buildkit".into()),
     }
 }
 

@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::HumanProgress;
 use super::{exit, table, PluginArgs, StoreArgs};
-use crate::build::{self, BuildError, BuildEvent, BuildRequest, EngineConfig};
-use crate::release::{ImageRecord, Release, SourceKind, Status};
+use slipway::image::{human_bytes, Builder, EngineConfig};
+use slipway::pipeline::{self, BuildEvent, BuildRequest, PipelineError};
+use slipway::release::{ImageRecord, Release, SharedStore, SourceKind, Status};
 
 #[derive(Args)]
 pub(crate) struct BuildArgs {
@@ -50,6 +51,9 @@ pub(crate) struct BuildArgs {
         value_delimiter = ','
     )]
     engines: Vec<String>,
+    /// The engine's builder: buildkit (default where the engine has it) or classic.
+    #[arg(long, value_name = "BUILDER", value_parser = parse_builder)]
+    builder: Option<Builder>,
     /// Newline-delimited JSON events instead of human output.
     #[arg(long)]
     json: bool,
@@ -62,7 +66,7 @@ pub(crate) struct BuildArgs {
 pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
     let mut device_types = Vec::new();
     for slug in &args.device_types {
-        match crate::target::lookup(slug) {
+        match slipway::target::lookup(slug) {
             Ok(device) => device_types.push(device),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -101,38 +105,51 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
             .concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         engines,
+        builder: args.builder,
         context: args.context.clone(),
         source: SourceKind::Local,
         commit: None,
     };
     let (host, plugins) = args.plugins.host_and_plugins()?;
-    let mut store = args.store.open()?;
+    let store = SharedStore::new(args.store.open()?);
 
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = CancellationToken::new();
     let json = args.json;
     let mut human = (!json).then(HumanProgress::new);
-    let mut report = move |event: &BuildEvent| match &mut human {
-        Some(human) => human.event(event),
-        None => super::emit(&format!(
-            "{}\n",
-            serde_json::to_string(event).unwrap_or_default()
-        )),
-    };
     let outcome = runtime.block_on(async {
         let on_signal = cancel.clone();
         tokio::spawn(async move {
             wait_for_stop_signal().await;
             on_signal.cancel();
         });
-        build::build_release(&host, &plugins, &mut store, &request, &mut report, cancel).await
+        let (events, mut received) = tokio::sync::mpsc::channel::<BuildEvent>(1024);
+        let build = tokio::spawn(pipeline::run(
+            std::sync::Arc::new(host),
+            std::sync::Arc::new(plugins),
+            store,
+            request,
+            events,
+            cancel,
+        ));
+        while let Some(event) = received.recv().await {
+            match &mut human {
+                Some(human) => human.event(&event),
+                None => super::emit(&format!(
+                    "{}\n",
+                    serde_json::to_string(&event).unwrap_or_default()
+                )),
+            }
+        }
+        build.await
     });
     // Builds are done or dropped; leave stragglers (a blocked context walk) behind.
     runtime.shutdown_background();
+    let outcome = outcome.map_err(|e| anyhow::anyhow!("the build stopped unexpectedly: {e}"))?;
 
     let built = match outcome {
         Ok(built) => built,
-        Err(BuildError::Detect {
+        Err(PipelineError::Detect {
             device_type,
             report,
         }) => {
@@ -145,7 +162,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
                 exit::INVALID
             });
         }
-        Err(e @ (BuildError::NoDeviceType | BuildError::SameArch { .. })) => {
+        Err(e @ (PipelineError::NoDeviceType | PipelineError::SameArch { .. })) => {
             eprintln!("error: {e}");
             return Ok(exit::USAGE);
         }
@@ -190,6 +207,10 @@ async fn wait_for_stop_signal() {
     }
 }
 
+fn parse_builder(text: &str) -> Result<Builder, String> {
+    Builder::parse(text).ok_or_else(|| format!("`{text}`: expected buildkit or classic"))
+}
+
 fn image_summary(image: &ImageRecord) -> serde_json::Value {
     json!({
         "service": image.service,
@@ -199,6 +220,7 @@ fn image_summary(image: &ImageRecord) -> serde_json::Value {
         "status": image.status,
         "project_type": image.project_type,
         "plugin": image.plugin,
+        "builder": image.builder,
         "image": image.reference,
         "image_id": image.image_id,
         "size_bytes": image.size_bytes,
@@ -231,7 +253,7 @@ pub(crate) fn summary(release: &Release, images: &[ImageRecord]) -> String {
                 image.reference.clone(),
                 image
                     .size_bytes
-                    .map(|b| build::image::human_bytes(b.max(0) as u64))
+                    .map(|b| human_bytes(b.max(0) as u64))
                     .unwrap_or_default(),
                 image.duration_ms.map(seconds).unwrap_or_default(),
             ]

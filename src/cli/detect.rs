@@ -7,9 +7,9 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::{exit, table, PluginArgs};
-use crate::detect::{self, DetectOptions, DetectReport};
-use crate::plan::{Composition, ServicePlan, ServiceSource};
-use crate::source::ProjectDir;
+use slipway::detect::{self, DetectOptions, DetectReport};
+use slipway::plan::{Composition, ServicePlan, ServiceSource};
+use slipway::source::ProjectDir;
 
 #[derive(Args)]
 pub(crate) struct DetectArgs {
@@ -39,7 +39,7 @@ pub(crate) struct DetectArgs {
 const DRY_RUN_RELEASE: &str = "dry-run";
 
 pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
-    let device = match crate::target::lookup(&args.device_type) {
+    let device = match slipway::target::lookup(&args.device_type) {
         Ok(device) => device,
         Err(e) => {
             eprintln!("error: {e}");

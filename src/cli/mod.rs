@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::plugin_host::cache::ComponentCache;
-use crate::plugin_host::policy::Policy;
-use crate::plugin_host::{Limits, PluginHost, PluginSet};
+use slipway::plugin_host::cache::ComponentCache;
+use slipway::plugin_host::policy::Policy;
+use slipway::plugin_host::{Limits, PluginHost, PluginSet};
 
 /// Exit codes other tools can rely on.
 pub mod exit {
@@ -140,7 +140,7 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
-    pub(crate) fn open(&self) -> anyhow::Result<crate::release::SqliteStore> {
+    pub(crate) fn open(&self) -> anyhow::Result<slipway::release::SqliteStore> {
         let dir = match &self.data_dir {
             Some(dir) => dir.clone(),
             None => std::env::var_os("XDG_DATA_HOME")
@@ -151,7 +151,7 @@ impl StoreArgs {
                     anyhow::anyhow!("no data dir: set SLIPWAY_DATA_DIR or pass --data-dir")
                 })?,
         };
-        Ok(crate::release::SqliteStore::open(&dir)?)
+        Ok(slipway::release::SqliteStore::open(&dir)?)
     }
 }
 

@@ -179,7 +179,7 @@ fn check(file: &std::path::Path, json: bool, plugins: &PluginArgs) -> anyhow::Re
 }
 
 pub(crate) fn device_types(json: bool) -> anyhow::Result<u8> {
-    let all = crate::target::all()?;
+    let all = slipway::target::all()?;
     if json {
         let list: Vec<_> = all
             .iter()

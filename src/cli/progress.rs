@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::build::{BuildEvent, EventKind};
+use slipway::image::{BuildEvent, EventKind};
 
 pub(crate) struct HumanProgress {
     bars: Option<MultiProgress>,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::build::{seconds, summary};
 use super::{exit, table, StoreArgs};
-use crate::release::{format_ms, ReleaseFilter, ReleaseStore, Status, StoreError};
+use slipway::release::{format_ms, ReleaseFilter, ReleaseStore, Status, StoreError};
 
 #[derive(Args)]
 pub(crate) struct ReleasesArgs {

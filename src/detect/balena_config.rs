@@ -1,11 +1,19 @@
 //! `.balena/balena.yml` (or `.yaml`, `.json`, or the `.resin/` equivalents):
-//! the build variables it defines, globally and per service.
+//! the build variables and build secrets it defines, globally and per service.
+//!
+//! Build secrets follow balena's format: each names a `source` file under
+//! `.balena/secrets/` and the `dest` it is mounted as during the build
+//! (`RUN --mount=type=secret,id=DEST` reads `/run/secrets/DEST`).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::plan::BuildSecret;
 use crate::source::ProjectDir;
+
+/// Where balena keeps build secret files.
+pub const SECRETS_DIR: &str = ".balena/secrets";
 
 const CANDIDATES: [&str; 6] = [
     ".balena/balena.yml",
@@ -33,12 +41,55 @@ pub struct BuildVariables {
     pub file: Option<String>,
     pub global: BTreeMap<String, String>,
     pub services: BTreeMap<String, BTreeMap<String, String>>,
+    /// `build-secrets`: mounted during the build, never in an image.
+    pub secrets: SecretMounts,
+}
+
+/// The `build-secrets` of the config file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SecretMounts {
+    pub global: Vec<BuildSecret>,
+    pub services: BTreeMap<String, Vec<BuildSecret>>,
+}
+
+impl SecretMounts {
+    /// The secrets one service sees: global ones, then its own (same `dest` wins).
+    pub fn for_service(&self, service: &str) -> Vec<BuildSecret> {
+        let mut out: Vec<BuildSecret> = Vec::new();
+        for secret in self
+            .global
+            .iter()
+            .chain(self.services.get(service).into_iter().flatten())
+        {
+            out.retain(|s| s.id != secret.id);
+            out.push(secret.clone());
+        }
+        out
+    }
 }
 
 #[derive(Deserialize)]
 struct ConfigFile {
     #[serde(rename = "build-variables", default)]
     build_variables: Option<RawVariables>,
+    #[serde(rename = "build-secrets", default)]
+    build_secrets: Option<RawSecrets>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecrets {
+    #[serde(default)]
+    global: Vec<RawSecret>,
+    #[serde(default)]
+    services: BTreeMap<String, Vec<RawSecret>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    source: String,
+    dest: String,
 }
 
 #[derive(Deserialize)]
@@ -72,15 +123,21 @@ pub fn load(project: &ProjectDir) -> Result<BuildVariables, BalenaConfigError> {
     let parsed: ConfigFile = if text.trim().is_empty() {
         ConfigFile {
             build_variables: None,
+            build_secrets: None,
         }
     } else if file.ends_with(".json") {
         serde_json::from_str(&text).map_err(|e| invalid(format!("invalid JSON: {e}")))?
     } else {
         serde_yaml_ng::from_str(&text).map_err(|e| invalid(format!("invalid YAML: {e}")))?
     };
+    let secrets = match &parsed.build_secrets {
+        Some(raw) => secret_mounts(raw).map_err(invalid)?,
+        None => SecretMounts::default(),
+    };
     let Some(raw) = parsed.build_variables else {
         return Ok(BuildVariables {
             file: Some(file.to_string()),
+            secrets,
             ..Default::default()
         });
     };
@@ -94,6 +151,55 @@ pub fn load(project: &ProjectDir) -> Result<BuildVariables, BalenaConfigError> {
     Ok(BuildVariables {
         file: Some(file.to_string()),
         global,
+        services,
+        secrets,
+    })
+}
+
+fn secret_mounts(raw: &RawSecrets) -> Result<SecretMounts, String> {
+    let list = |entries: &[RawSecret], at: &str| -> Result<Vec<BuildSecret>, String> {
+        let mut out: Vec<BuildSecret> = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let at = format!("build-secrets.{at}[{index}]");
+            let plain = |value: &str| {
+                !value.is_empty()
+                    && value != "."
+                    && value != ".."
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            };
+            if !plain(&entry.source) {
+                return Err(format!(
+                    "{at}.source `{}`: name a file in {SECRETS_DIR}/ (letters, digits, `.`, `_`, `-`)",
+                    entry.source
+                ));
+            }
+            if !plain(&entry.dest) {
+                return Err(format!(
+                    "{at}.dest `{}`: a secret id (letters, digits, `.`, `_`, `-`)",
+                    entry.dest
+                ));
+            }
+            if out.iter().any(|s| s.id == entry.dest) {
+                return Err(format!("{at}.dest `{}` is given twice", entry.dest));
+            }
+            out.push(BuildSecret {
+                id: entry.dest.clone(),
+                source: format!("{SECRETS_DIR}/{}", entry.source),
+            });
+        }
+        Ok(out)
+    };
+    let mut services = BTreeMap::new();
+    for (service, entries) in &raw.services {
+        services.insert(
+            service.clone(),
+            list(entries, &format!("services.{service}"))?,
+        );
+    }
+    Ok(SecretMounts {
+        global: list(&raw.global, "global")?,
         services,
     })
 }

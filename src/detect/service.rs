@@ -233,6 +233,7 @@ impl ServiceContext<'_> {
             labels: output.labels.into_iter().collect(),
             target_stage: build.target.clone(),
             notes,
+            secrets: self.variables.secrets.for_service(name),
         })
     }
 

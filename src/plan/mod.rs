@@ -4,6 +4,9 @@
 //! consumes it. Everything here is plain data, serialisable for `--json`
 //! and for the release record.
 
+pub mod jobs;
+pub mod tags;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -97,6 +100,17 @@ pub struct BuildRecipe {
     pub target_stage: Option<String>,
     /// What the plugin and the host want the user to know.
     pub notes: Vec<String>,
+    /// Build secrets mounted during `RUN --mount=type=secret` steps.
+    pub secrets: Vec<BuildSecret>,
+}
+
+/// A build secret: a project file (read at build time, never recorded) and
+/// the id a `RUN --mount=type=secret,id=ID` step mounts it under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildSecret {
+    pub id: String,
+    /// Relative to the project root, e.g. `.balena/secrets/npmrc`.
+    pub source: String,
 }
 
 /// A command line a container runs.

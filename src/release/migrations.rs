@@ -48,4 +48,8 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE releases ADD COLUMN hooks TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE images ADD COLUMN command TEXT;
     "#,
+    // 3: the builder each image was built with (buildkit, classic).
+    r#"
+    ALTER TABLE images ADD COLUMN builder TEXT;
+    "#,
 ];

@@ -11,6 +11,7 @@
 
 pub mod liveness;
 mod migrations;
+pub mod shared;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::plan::{Command, Hook};
 
+pub use shared::SharedStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,8 @@ pub enum StoreError {
     },
     #[error("no release {0}")]
     NotFound(i64),
+    #[error("release database call stopped unexpectedly: {0}")]
+    Task(String),
     #[error("release database holds an unknown {field} `{value}`")]
     Corrupt { field: &'static str, value: String },
 }
@@ -58,6 +62,9 @@ pub enum Status {
     Failed,
     Cancelled,
     Interrupted,
+    /// A value this version does not know (a newer writer, a damaged row):
+    /// shown as such instead of failing every listing.
+    Unknown,
 }
 
 impl Status {
@@ -76,6 +83,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
             Status::Interrupted => "interrupted",
+            Status::Unknown => "unknown",
         }
     }
 
@@ -163,6 +171,8 @@ pub enum ImageStatus {
     Interrupted,
     /// A service that uses a prebuilt image: nothing was built.
     Prebuilt,
+    /// A value this version does not know.
+    Unknown,
 }
 
 impl ImageStatus {
@@ -185,6 +195,7 @@ impl ImageStatus {
             ImageStatus::Cancelled => "cancelled",
             ImageStatus::Interrupted => "interrupted",
             ImageStatus::Prebuilt => "prebuilt",
+            ImageStatus::Unknown => "unknown",
         }
     }
 
@@ -211,6 +222,8 @@ pub struct NewImage {
     /// The process the service runs, when the plan replaces the image's.
     pub command: Option<Command>,
     pub status: ImageStatus,
+    /// `buildkit` or `classic`; none for a prebuilt image.
+    pub builder: Option<String>,
 }
 
 /// How an image build ended.
@@ -241,6 +254,7 @@ pub struct ImageRecord {
     pub reference: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Command>,
+    pub builder: Option<String>,
     pub image_id: Option<String>,
     pub size_bytes: Option<i64>,
     pub context_bytes: Option<i64>,
@@ -266,6 +280,8 @@ pub trait ReleaseStore {
     fn add_image(&mut self, release: i64, image: &NewImage) -> Result<i64, StoreError>;
     fn start_image(&mut self, image: i64, at_ms: i64) -> Result<(), StoreError>;
     fn finish_image(&mut self, image: i64, outcome: &ImageOutcome) -> Result<(), StoreError>;
+    /// The log of a running image so far, so a killed build keeps what it printed.
+    fn save_log(&mut self, image: i64, log: &str) -> Result<(), StoreError>;
     /// Closes a release; images still queued or running take the release's status.
     fn finish_release(
         &mut self,

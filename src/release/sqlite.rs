@@ -89,7 +89,7 @@ impl SqliteStore {
         let image_status = match status {
             Status::Success => ImageStatus::Success,
             Status::Failed | Status::Cancelled => ImageStatus::Cancelled,
-            Status::Interrupted | Status::Running => ImageStatus::Interrupted,
+            Status::Interrupted | Status::Running | Status::Unknown => ImageStatus::Interrupted,
         };
         self.conn.execute(
             "UPDATE images SET status = ?2, ended_at_ms = COALESCE(ended_at_ms, ?3)
@@ -141,12 +141,11 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> 
             value: source,
         }));
     };
-    let Some(status) = Status::parse(&status) else {
-        return Ok(Err(StoreError::Corrupt {
-            field: "status",
-            value: status,
-        }));
-    };
+    let id: i64 = row.get(0)?;
+    let status = Status::parse(&status).unwrap_or_else(|| {
+        tracing::warn!(release = id, status, "unknown release status in the store");
+        Status::Unknown
+    });
     let hooks: String = row.get(11)?;
     let Ok(hooks) = serde_json::from_str(&hooks) else {
         return Ok(Err(StoreError::Corrupt {
@@ -155,7 +154,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> 
         }));
     };
     Ok(Ok(Release {
-        id: row.get(0)?,
+        id,
         hash: row.get(1)?,
         app: row.get(2)?,
         commit: row.get(3)?,
@@ -206,8 +205,8 @@ impl ReleaseStore for SqliteStore {
     fn add_image(&mut self, release: i64, image: &NewImage) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO images (release_id, service, device_type, arch, platform, status,
-                                 project_type, plugin, dockerfile, reference, command)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                 project_type, plugin, dockerfile, reference, command, builder)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 release,
                 image.service,
@@ -222,7 +221,8 @@ impl ReleaseStore for SqliteStore {
                 image
                     .command
                     .as_ref()
-                    .and_then(|c| serde_json::to_string(c).ok())
+                    .and_then(|c| serde_json::to_string(c).ok()),
+                image.builder
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -253,6 +253,14 @@ impl ReleaseStore for SqliteStore {
                 outcome.started_at_ms,
                 outcome.ended_at_ms
             ],
+        )?;
+        Ok(())
+    }
+
+    fn save_log(&mut self, image: i64, log: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE images SET log = ?2 WHERE id = ?1 AND status IN ('queued', 'running')",
+            params![image, log],
         )?;
         Ok(())
     }
@@ -303,19 +311,14 @@ impl ReleaseStore for SqliteStore {
         let mut statement = self.conn.prepare(
             "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
                     dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
-                    started_at_ms, ended_at_ms, command
+                    started_at_ms, ended_at_ms, command, builder
              FROM images WHERE release_id = ?1 ORDER BY service, arch",
         )?;
         let rows = statement.query_map(params![release], |row| {
             let status: String = row.get(5)?;
             let started_at_ms: Option<i64> = row.get(15)?;
             let ended_at_ms: Option<i64> = row.get(16)?;
-            let Some(status) = ImageStatus::parse(&status) else {
-                return Ok(Err(StoreError::Corrupt {
-                    field: "image status",
-                    value: status,
-                }));
-            };
+            let status = ImageStatus::parse(&status).unwrap_or(ImageStatus::Unknown);
             let command: Option<String> = row.get(17)?;
             let command = match command.map(|c| (serde_json::from_str(&c), c)) {
                 None => None,
@@ -339,6 +342,7 @@ impl ReleaseStore for SqliteStore {
                 dockerfile: row.get(8)?,
                 reference: row.get(9)?,
                 command,
+                builder: row.get(18)?,
                 image_id: row.get(10)?,
                 size_bytes: row.get(11)?,
                 context_bytes: row.get(12)?,

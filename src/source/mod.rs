@@ -99,38 +99,75 @@ impl ProjectDir {
     /// A text file of the project, at most [`MAX_HOST_READ`] bytes; refuses
     /// paths that leave the project.
     pub fn read_text(&self, path: &str) -> Result<String, SourceError> {
-        let read_error = |e: std::io::Error| {
-            if e.to_string().contains("outside") {
-                SourceError::Outside { path: path.into() }
-            } else {
-                SourceError::Read {
-                    path: path.into(),
-                    reason: e.to_string(),
-                }
-            }
-        };
-        let metadata = self.dir.metadata(path).map_err(read_error)?;
-        if !metadata.is_file() {
-            return Err(SourceError::Read {
-                path: path.into(),
-                reason: "not a regular file".into(),
-            });
-        }
-        if metadata.len() > MAX_HOST_READ {
-            return Err(SourceError::TooLarge {
-                path: path.into(),
-                limit: MAX_HOST_READ,
-            });
-        }
-        let mut text = String::new();
-        self.dir
-            .open(path)
-            .map_err(read_error)?
-            .take(MAX_HOST_READ)
-            .read_to_string(&mut text)
-            .map_err(read_error)?;
-        Ok(text)
+        let bytes = self.read_bytes(path, MAX_HOST_READ)?;
+        String::from_utf8(bytes).map_err(|_| SourceError::Read {
+            path: path.into(),
+            reason: "not UTF-8 text".into(),
+        })
     }
+
+    /// A regular file of the project, at most `limit` bytes. Refuses paths
+    /// that leave the project (through `..` or a symlink), and FIFOs,
+    /// devices and directories: only a regular file is ever opened.
+    pub fn read_bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
+        read_capped(&self.dir, path, limit)
+    }
+}
+
+/// Reads `path` under `dir` through cap-std (it never leaves `dir`), checking
+/// it is a regular file before opening it (a FIFO would block the open) and
+/// reading at most `limit` bytes whatever the file claims.
+pub fn read_capped(dir: &Dir, path: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
+    let read_error = |e: std::io::Error| {
+        if is_escape(&e) {
+            SourceError::Outside { path: path.into() }
+        } else {
+            SourceError::Read {
+                path: path.into(),
+                reason: e.to_string(),
+            }
+        }
+    };
+    // `metadata` follows symlinks inside the tree; one leading out is refused.
+    let metadata = dir.metadata(path).map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(SourceError::Read {
+            path: path.into(),
+            reason: "not a regular file".into(),
+        });
+    }
+    if metadata.len() > limit {
+        return Err(SourceError::TooLarge {
+            path: path.into(),
+            limit,
+        });
+    }
+    let mut bytes = Vec::new();
+    let mut file = dir.open(path).map_err(read_error)?;
+    // Checked again on the open file: the path may have been swapped since.
+    if !file.metadata().map_err(read_error)?.is_file() {
+        return Err(SourceError::Read {
+            path: path.into(),
+            reason: "not a regular file".into(),
+        });
+    }
+    (&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > limit {
+        return Err(SourceError::TooLarge {
+            path: path.into(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// cap-std reports a path leaving its directory as permission denied with
+/// "a path led outside of the filesystem".
+fn is_escape(error: &std::io::Error) -> bool {
+    error.to_string().contains("outside")
 }
 
 /// Joins a context and a path inside it, both relative to the project root.

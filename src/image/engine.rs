@@ -63,6 +63,8 @@ impl EngineConfig {
 pub struct Engine {
     pub endpoint: String,
     pub docker: Docker,
+    /// Whether the engine builds with BuildKit through its API (API 1.39+).
+    pub has_buildkit: bool,
 }
 
 /// The engines of one build, by arch.
@@ -109,9 +111,13 @@ async fn connect_one(endpoint: &str, archs: &[String]) -> Result<Engine, EngineE
         .await
         .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
         .map_err(|e| unreachable(e.to_string()))?;
-    tracing::info!(endpoint, api = %docker.client_version(), "connected to the Docker engine");
+    // The negotiated version is the engine's when it is older than bollard's.
+    let api = docker.client_version();
+    let has_buildkit = (api.major_version, api.minor_version) >= (1, 39);
+    tracing::info!(endpoint, api = %api, has_buildkit, "connected to the Docker engine");
     Ok(Engine {
         endpoint: endpoint.to_string(),
         docker,
+        has_buildkit,
     })
 }
