@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/setup-docker.sh
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
+command -v hyperfine >/dev/null || { apt-get update -qq || true; apt-get install -y -qq hyperfine; }
 [ -x /usr/bin/time ] || apt-get install -y -qq time
 
 cargo build --release --locked --quiet

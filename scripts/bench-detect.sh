@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
+command -v hyperfine >/dev/null || { apt-get update -qq || true; apt-get install -y -qq hyperfine; }
 command -v nixpacks >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
 command -v nixpacks >/dev/null || cargo install nixpacks --locked
 

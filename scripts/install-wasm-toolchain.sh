@@ -17,7 +17,9 @@ fi
 
 echo "installing the wasm plugin toolchain (Debian rustc-web, rust-web-src, lld-22)..." >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+# A mirror mid-sync can fail one index (after foreign architectures were
+# added, say); the packages come from main, so go on and let install decide.
+apt-get update -qq || echo "install-wasm-toolchain: apt-get update reported errors; trying the install anyway" >&2
 # lld-22 is named explicitly: rust-web-llvm links rust-lld to it without depending on it.
 apt-get install -y -qq --no-install-recommends \
     rustc-web cargo-web rust-web-src rust-web-llvm lld-22 >/dev/null

@@ -25,7 +25,7 @@ command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
-    apt-get update -qq
+    apt-get update -qq || log "apt-get update reported errors; trying the install anyway"
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 

@@ -80,7 +80,8 @@ fn info_is_cached_and_builtins_are_prepared_on_first_use() {
     for (a, b) in loaded.iter().zip(&repaired) {
         assert_eq!(a.info, b.info);
     }
+    // Sealed: a 32-byte MAC, then the JSON.
     let rewritten: serde_json::Value =
-        serde_json::from_slice(&fs::read(&infos[0]).unwrap()).unwrap();
+        serde_json::from_slice(&fs::read(&infos[0]).unwrap()[32..]).unwrap();
     assert!(rewritten["name"].is_string());
 }

@@ -154,7 +154,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
             report,
         }) => {
             for problem in &report.problems {
-                eprintln!("error: {device_type}: {}", problem.message);
+                eprintln!("error: {device_type}: {}", super::safe(&problem.message));
             }
             return Ok(if report.only_nothing_detected() {
                 exit::NOTHING_DETECTED
@@ -181,7 +181,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
         super::emit(&summary(&built.release, &built.images));
         if let Some(error) = &built.release.error {
             if built.release.status == Status::Failed {
-                eprintln!("error: release {} failed:\n{error}", built.release.id);
+                eprintln!("error: release {} failed:\n{}", built.release.id, super::safe(error));
             }
         }
     }

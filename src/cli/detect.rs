@@ -69,10 +69,10 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
         super::emit(&human(&report, args.show_dockerfile));
     }
     for warning in &report.plan.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", super::safe(warning));
     }
     for problem in &report.problems {
-        eprintln!("error: {}", problem.message);
+        eprintln!("error: {}", super::safe(&problem.message));
     }
     Ok(exit_code(&report))
 }

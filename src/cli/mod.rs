@@ -191,8 +191,32 @@ pub(crate) fn emit(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
-        .write_all(text.as_bytes())
+        .write_all(safe(text).as_bytes())
         .and_then(|_| stdout.flush());
+}
+
+/// Text from plugins, projects and engines made safe for a terminal: control
+/// characters other than newline and tab are shown escaped (`\x1b`), so
+/// no escape sequence can clear the screen, move the cursor or set the
+/// window title. JSON output is unaffected: JSON escapes them already.
+pub(crate) fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            if (c as u32) < 0x100 {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn init_tracing(verbose: u8) {

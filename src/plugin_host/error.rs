@@ -59,6 +59,16 @@ pub enum LoadError {
         policy: String,
         actual: String,
     },
+    #[error(
+        "plugin file {path} (sha256 {actual}) is not pinned by {policy}: under a policy, a \
+         plugin file is compiled and run only when its sha256 is one the policy pins; add \
+         `sha256 = \"{actual}\"` to its entry if you trust it"
+    )]
+    NotPinnedFile {
+        path: PathBuf,
+        policy: String,
+        actual: String,
+    },
     #[error("{policy} configures plugin `{name}`, which is not loaded")]
     UnknownInPolicy { policy: String, name: String },
     #[error("plugin {origin} is named `{name}`, like the already loaded {other}")]

@@ -61,6 +61,9 @@ enum Pre {
     V0_2(v0_2::DetectorPre<Sandbox>),
 }
 
+/// Decides, from a plugin file's path and sha256, whether it may be loaded.
+pub type Admit<'a> = dyn Fn(&Path, &str) -> Result<(), LoadError> + 'a;
+
 /// A component compiled (or read from the cache), checked against the
 /// contract and pre-linked.
 struct Ready {
@@ -294,11 +297,18 @@ impl PluginHost {
 
     /// Loads one component file.
     pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        self.load_file_admitted(path, &|_, _| Ok(()))
+    }
+
+    /// Loads one component file if `admit` accepts its path and sha256,
+    /// which it is asked before anything of the file is compiled or run.
+    pub fn load_file_admitted(&self, path: &Path, admit: &Admit<'_>) -> Result<LoadedPlugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
+        admit(path, &sha256)?;
         let origin_text = path.display().to_string();
         let cached_info = self.cache.as_ref().and_then(|c| c.info(&sha256));
         self.load(
@@ -313,6 +323,15 @@ impl PluginHost {
     /// Loads every `*.wasm` of a directory, in name order; each file succeeds
     /// or fails on its own.
     pub fn load_dir(&self, dir: &Path) -> Result<Vec<Result<LoadedPlugin, LoadError>>, LoadError> {
+        self.load_dir_admitted(dir, &|_, _| Ok(()))
+    }
+
+    /// [`load_dir`](Self::load_dir), asking `admit` about each file first.
+    pub fn load_dir_admitted(
+        &self,
+        dir: &Path,
+        admit: &Admit<'_>,
+    ) -> Result<Vec<Result<LoadedPlugin, LoadError>>, LoadError> {
         let read_error = |source| LoadError::Read {
             path: dir.to_path_buf(),
             source,
@@ -325,7 +344,10 @@ impl PluginHost {
             }
         }
         files.sort();
-        Ok(files.iter().map(|f| self.load_file(f)).collect())
+        Ok(files
+            .iter()
+            .map(|f| self.load_file_admitted(f, admit))
+            .collect())
     }
 
     /// Prepares a component now and takes its info from `cached_info`, else

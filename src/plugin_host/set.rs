@@ -36,8 +36,28 @@ impl PluginSet {
         for loaded in host.load_builtins() {
             set.add(loaded);
         }
+        // Under a policy only pinned bytes are compiled and run: the digest
+        // is checked before anything else happens to the file.
+        let pins: Vec<String> = policy
+            .map(|p| {
+                p.plugins
+                    .values()
+                    .filter_map(|rules| rules.sha256.as_ref().map(|s| s.to_ascii_lowercase()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let admit = |path: &std::path::Path, sha256: &str| match policy {
+            Some(policy) if !pins.iter().any(|pin| pin == sha256) => {
+                Err(LoadError::NotPinnedFile {
+                    path: path.to_path_buf(),
+                    policy: policy.path.display().to_string(),
+                    actual: sha256.to_string(),
+                })
+            }
+            _ => Ok(()),
+        };
         for dir in extra_dirs {
-            match host.load_dir(dir) {
+            match host.load_dir_admitted(dir, &admit) {
                 Ok(all) => all.into_iter().for_each(|loaded| set.add(loaded)),
                 Err(e) => set.load_errors.push(e),
             }

@@ -23,6 +23,29 @@ pub enum SourceError {
     NotADirectory { path: String },
 }
 
+impl SourceError {
+    /// The same error with its project path prefixed by `context` (a
+    /// service's context, when the path was relative to it).
+    pub fn within(self, context: &str) -> SourceError {
+        let prefix = |path: String| join(context, &path);
+        match self {
+            SourceError::Read { path, reason } => SourceError::Read {
+                path: prefix(path),
+                reason,
+            },
+            SourceError::TooLarge { path, limit } => SourceError::TooLarge {
+                path: prefix(path),
+                limit,
+            },
+            SourceError::Outside { path } => SourceError::Outside { path: prefix(path) },
+            SourceError::NotADirectory { path } => SourceError::NotADirectory {
+                path: prefix(path),
+            },
+            other => other,
+        }
+    }
+}
+
 /// A local project directory.
 pub struct ProjectDir {
     root: PathBuf,

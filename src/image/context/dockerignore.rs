@@ -67,8 +67,10 @@ impl Dockerignore {
         Ok(ignore)
     }
 
-    /// Whether `path` (relative, `/`-separated) is left out of the context.
-    pub fn excludes(&self, path: &str) -> bool {
+    /// Whether `path` (relative to the context) is left out of it. Names
+    /// are matched as bytes: they need not be UTF-8.
+    pub fn excludes(&self, path: impl AsRef<Path>) -> bool {
+        let path = path.as_ref();
         let mut excluded = false;
         for rule in &self.rules {
             if rule.exclude == excluded {
@@ -88,8 +90,8 @@ impl Dockerignore {
     }
 }
 
-fn matches_self_or_parent(matcher: &GlobMatcher, path: &str) -> bool {
-    let mut candidate = Path::new(path);
+fn matches_self_or_parent(matcher: &GlobMatcher, path: &Path) -> bool {
+    let mut candidate = path;
     loop {
         if matcher.is_match(candidate) {
             return true;

@@ -7,11 +7,20 @@
 //! `Dockerfile.*` and `.dockerignore` always go. Symlinks are sent as
 //! symlinks, never followed. The resolved Dockerfile is added under
 //! [`DOCKERFILE_NAME`], so generated and templated ones build the same way.
+//!
+//! The project is not trusted: `.dockerignore` is read like every other
+//! project file (never through a link leading out, only if it is a regular
+//! file, at most 1 MiB); FIFOs, sockets and devices are skipped everywhere
+//! (opening a FIFO blocks forever, a device never ends); the walk keeps its
+//! own stack (no recursion to overflow) and refuses trees deeper than
+//! [`MAX_DEPTH`]; names are sent byte for byte, UTF-8 or not.
 
 pub mod dockerignore;
 
-use std::fs::{self, File, Metadata};
-use std::io::{self, Write};
+use std::ffi::OsString;
+use std::fs::{self, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -24,6 +33,10 @@ use dockerignore::{Dockerignore, PatternError};
 pub const DOCKERFILE_NAME: &str = ".slipway.Dockerfile";
 const IGNORE_FILE: &str = ".dockerignore";
 const NEVER_SENT: [&str; 3] = [".git", ".balena", ".resin"];
+/// The largest `.dockerignore` read.
+pub const MAX_IGNORE_FILE: u64 = 1 << 20;
+/// How deep the context's directories may nest.
+pub const MAX_DEPTH: usize = 1024;
 const CHUNK: usize = 64 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 8;
 
@@ -31,6 +44,14 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 pub enum ContextError {
     #[error(transparent)]
     Pattern(#[from] PatternError),
+    #[error("build context {context}: {source}")]
+    IgnoreFile {
+        context: String,
+        #[source]
+        source: crate::source::SourceError,
+    },
+    #[error("build context: `{path}` is more than {MAX_DEPTH} directories deep")]
+    TooDeep { path: String },
     #[error("build context {path}: {source}")]
     Io {
         path: PathBuf,
@@ -63,15 +84,22 @@ impl BuildContext {
         display_root: &str,
         dockerfile: String,
     ) -> Result<BuildContext, ContextError> {
-        let ignore_path = root.join(IGNORE_FILE);
-        let ignore = match fs::read_to_string(&ignore_path) {
-            Ok(text) => Dockerignore::parse(&join(display_root, IGNORE_FILE), &text)?,
+        let ignore_error = |source| ContextError::IgnoreFile {
+            context: display_root.to_string(),
+            source,
+        };
+        let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
+            .map_err(|source| ContextError::Io {
+                path: root.to_path_buf(),
+                source,
+            })?;
+        let ignore = match dir.symlink_metadata(IGNORE_FILE) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Dockerignore::default(),
-            Err(source) => {
-                return Err(ContextError::Io {
-                    path: ignore_path,
-                    source,
-                })
+            _ => {
+                let bytes = crate::source::read_capped(&dir, IGNORE_FILE, MAX_IGNORE_FILE)
+                    .map_err(|e| ignore_error(e.within(display_root)))?;
+                let text = String::from_utf8_lossy(&bytes);
+                Dockerignore::parse(&join(display_root, IGNORE_FILE), &text)?
             }
         };
         Ok(BuildContext {
@@ -105,8 +133,7 @@ impl BuildContext {
 
     fn write_tar(&self, writer: ChannelWriter) -> Result<ContextStats, ContextError> {
         let mut tar = tar::Builder::new(writer);
-        let mut files = 0u64;
-        self.walk(&mut tar, &self.root, "", &mut files)?;
+        let files = self.walk(&mut tar)?;
         let mut header = Header::new_gnu();
         header.set_entry_type(EntryType::Regular);
         header.set_size(self.dockerfile.len() as u64);
@@ -116,67 +143,101 @@ impl BuildContext {
         header.set_mtime(0);
         tar.append_data(&mut header, DOCKERFILE_NAME, self.dockerfile.as_bytes())
             .map_err(|e| self.io_error(&self.root, e))?;
-        files += 1;
         let mut writer = tar.into_inner().map_err(|e| self.io_error(&self.root, e))?;
         writer.flush().map_err(|e| self.io_error(&self.root, e))?;
         Ok(ContextStats {
-            files,
+            files: files + 1,
             bytes: writer.written,
         })
     }
 
-    fn walk(
-        &self,
-        tar: &mut tar::Builder<ChannelWriter>,
-        dir: &Path,
-        relative_dir: &str,
-        files: &mut u64,
-    ) -> Result<(), ContextError> {
-        let mut entries: Vec<(String, PathBuf)> = fs::read_dir(dir)
-            .map_err(|e| self.io_error(dir, e))?
-            .map(|entry| {
-                entry
-                    .map(|entry| {
-                        (
-                            entry.file_name().to_string_lossy().into_owned(),
-                            entry.path(),
-                        )
-                    })
-                    .map_err(|e| self.io_error(dir, e))
-            })
-            .collect::<Result<_, _>>()?;
-        entries.sort();
-        for (name, path) in entries {
-            let relative = join(relative_dir, &name);
-            let at_root = relative_dir.is_empty();
-            if at_root && (NEVER_SENT.contains(&name.as_str()) || name == DOCKERFILE_NAME) {
+    /// Depth first, in byte order of names, with an explicit stack.
+    fn walk(&self, tar: &mut tar::Builder<ChannelWriter>) -> Result<u64, ContextError> {
+        struct Frame {
+            dir: PathBuf,
+            relative: PathBuf,
+            names: std::vec::IntoIter<OsString>,
+        }
+        let mut files = 0u64;
+        let mut stack = vec![Frame {
+            dir: self.root.clone(),
+            relative: PathBuf::new(),
+            names: self.sorted_names(&self.root)?.into_iter(),
+        }];
+        while let Some(frame) = stack.last_mut() {
+            let Some(name) = frame.names.next() else {
+                stack.pop();
+                continue;
+            };
+            let at_root = frame.relative.as_os_str().is_empty();
+            let path = frame.dir.join(&name);
+            let relative = frame.relative.join(&name);
+            if at_root
+                && (NEVER_SENT.iter().any(|n| name == *n) || name == DOCKERFILE_NAME)
+            {
                 continue;
             }
             let always_sent = at_root
-                && (name == "Dockerfile" || name.starts_with("Dockerfile.") || name == IGNORE_FILE);
+                && (name == "Dockerfile"
+                    || name.as_encoded_bytes().starts_with(b"Dockerfile.")
+                    || name == IGNORE_FILE);
             let excluded = !always_sent && self.ignore.excludes(&relative);
-            let meta = fs::symlink_metadata(&path).map_err(|e| self.io_error(&path, e))?;
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                // Removed while the walk ran: nothing to send.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io_error(&path, e)),
+            };
+            let kind = meta.file_type();
+            if kind.is_fifo() || kind.is_socket() || kind.is_block_device() || kind.is_char_device()
+            {
+                tracing::debug!(path = %relative.display(), "special file left out of the context");
+                continue;
+            }
             if meta.is_dir() {
                 if excluded && !self.ignore.may_reinclude_inside() {
                     continue;
                 }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ContextError::TooDeep {
+                        path: shorten(&relative),
+                    });
+                }
                 if !excluded {
                     self.append(tar, &path, &relative, &meta)?;
                 }
-                self.walk(tar, &path, &relative, files)?;
-            } else if !excluded && (meta.is_file() || meta.file_type().is_symlink()) {
+                let names = self.sorted_names(&path)?;
+                stack.push(Frame {
+                    dir: path,
+                    relative,
+                    names: names.into_iter(),
+                });
+            } else if !excluded {
                 self.append(tar, &path, &relative, &meta)?;
-                *files += 1;
+                files += 1;
             }
         }
-        Ok(())
+        Ok(files)
+    }
+
+    fn sorted_names(&self, dir: &Path) -> Result<Vec<OsString>, ContextError> {
+        let mut names: Vec<OsString> = fs::read_dir(dir)
+            .map_err(|e| self.io_error(dir, e))?
+            .map(|entry| {
+                entry
+                    .map(|entry| entry.file_name())
+                    .map_err(|e| self.io_error(dir, e))
+            })
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        Ok(names)
     }
 
     fn append(
         &self,
         tar: &mut tar::Builder<ChannelWriter>,
         path: &Path,
-        relative: &str,
+        relative: &Path,
         meta: &Metadata,
     ) -> Result<(), ContextError> {
         let mut header = Header::new_gnu();
@@ -192,10 +253,21 @@ impl BuildContext {
             tar.append_link(&mut header, relative, target)
         } else if meta.is_dir() {
             header.set_size(0);
-            tar.append_data(&mut header, format!("{relative}/"), io::empty())
+            tar.append_data(&mut header, relative, io::empty())
         } else {
-            let file = File::open(path).map_err(|e| self.io_error(path, e))?;
-            tar.append_data(&mut header, relative, file)
+            // Non-blocking: a file swapped for a FIFO since it was looked at
+            // must not hang the open; it is checked again once open.
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .map_err(|e| self.io_error(path, e))?;
+            let opened = file.metadata().map_err(|e| self.io_error(path, e))?;
+            if !opened.is_file() {
+                return Ok(());
+            }
+            // Exactly the size in the header, even if the file grows meanwhile.
+            tar.append_data(&mut header, relative, file.take(meta.len()))
         };
         result.map_err(|e| self.io_error(path, e))
     }
@@ -209,6 +281,23 @@ impl BuildContext {
             source,
         }
     }
+}
+
+/// A deep path for a message: its start and its end.
+fn shorten(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if text.len() <= 120 {
+        return text.into_owned();
+    }
+    let mut start = 60;
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = text.len() - 50;
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    format!("{}...{}", &text[..start], &text[end..])
 }
 
 fn join(dir: &str, name: &str) -> String {
