@@ -19,6 +19,8 @@ export SLIPWAY_REQUIRE_DOCKER=1
 export SLIPWAY_REQUIRE_TOOLCHAIN=1
 
 cargo fmt --check
+# Unit tests of plugin logic that runs inside the sandbox (compose rules), on the host.
+(cd plugins && cargo test --quiet --locked --target x86_64-unknown-linux-gnu -p slipway-plugin-compose)
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -8,8 +8,8 @@
 pub mod catalogue;
 pub mod detect;
 pub mod image;
-pub mod plan;
 pub mod pipeline;
+pub mod plan;
 pub mod plugin_host;
 pub mod release;
 pub mod source;

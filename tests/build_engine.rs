@@ -86,7 +86,11 @@ fn single_dockerfile_becomes_a_labelled_image_and_a_release() {
         .unwrap()
         .contains("ARG GREETING"));
     let log = image["log"].as_str().unwrap();
-    assert!(log.contains("Successfully built"), "{log}");
+    assert_eq!(image["builder"], "buildkit");
+    assert!(
+        log.contains("[2/"),
+        "BuildKit step lines are recorded: {log}"
+    );
     assert!(log.contains(&format!("labelled and tagged {tag}")), "{log}");
     assert!(shown["release"]["composition"]
         .as_str()
@@ -269,7 +273,8 @@ fn a_failing_run_step_fails_the_release_and_keeps_its_log() {
     let error = failed[0]["error"].as_str().unwrap();
     assert!(error.contains("service `main`"), "{error}");
     assert!(error.contains("step 2/3 RUN echo about-to-fail"), "{error}");
-    assert!(error.contains("returned a non-zero code: 3"), "{error}");
+    // BuildKit's words for the exit status.
+    assert!(error.contains("exit code: 3"), "{error}");
     assert!(
         error.contains("about-to-fail"),
         "the last log lines are quoted: {error}"
@@ -292,7 +297,7 @@ fn a_failing_run_step_fails_the_release_and_keeps_its_log() {
     assert!(!log.contains("never-reached"), "{log}");
     // Human output names the service too.
     let human = slipway_in(data.path(), &["release", "show", &id]);
-    assert!(String::from_utf8_lossy(&human.stdout).contains("returned a non-zero code: 3"));
+    assert!(String::from_utf8_lossy(&human.stdout).contains("exit code: 3"));
 }
 
 #[test]
@@ -438,10 +443,13 @@ fn unique_sleep() -> String {
     )
 }
 
+/// Processes of RUN steps still running `marker`, whichever builder runs
+/// them (BuildKit runs steps without engine containers; both show on the host).
 fn sleeping_containers(marker: &str) -> usize {
-    docker(&["ps", "--no-trunc", "--format", "{{.Command}}"])
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    String::from_utf8_lossy(&ps.stdout)
         .lines()
-        .filter(|command| command.contains(marker))
+        .filter(|command| command.starts_with(marker) || command.contains(&format!("-c {marker}")))
         .count()
 }
 
@@ -469,7 +477,7 @@ fn ctrl_c_cancels_the_build_and_marks_the_release_cancelled() {
     let project = TempProject::new("cancel", &[("Dockerfile", &dockerfile)]);
     let data = data_dir();
     let mut builder = start_sleeping_build(data.path(), &project, "t-cancel", &marker);
-    assert_eq!(sleeping_containers(&marker), 1, "the RUN step is running");
+    assert!(sleeping_containers(&marker) >= 1, "the RUN step is running");
     let interrupt = Command::new("kill")
         .args(["-INT", &builder.0.id().to_string()])
         .status()
@@ -500,11 +508,24 @@ fn a_killed_build_leaves_an_interrupted_release_not_a_running_one() {
     let project = TempProject::new("killed", &[("Dockerfile", &dockerfile)]);
     let data = data_dir();
     let mut builder = start_sleeping_build(data.path(), &project, "t-killed", &marker);
+    // Logs of running images are saved every 2 s: let one save happen.
+    std::thread::sleep(Duration::from_secs(3));
     builder.0.kill().unwrap(); // SIGKILL: no chance to clean up
     builder.0.wait().unwrap();
     let listed = releases(data.path());
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["status"], "interrupted");
+    // What the build printed before it was killed survives in the record.
+    let id = listed[0]["id"].to_string();
+    let shown = slipway_in(data.path(), &["release", "show", &id, "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let image = &shown["images"][0];
+    assert_eq!(image["status"], "interrupted");
+    let log = image["log"].as_str().unwrap();
+    assert!(
+        log.contains(&format!("RUN {marker}")),
+        "partial log kept: {log}"
+    );
     let start = Instant::now();
     while sleeping_containers(&marker) > 0 {
         assert!(
@@ -537,8 +558,10 @@ fn an_image_for_the_wrong_architecture_fails_the_build() {
         .as_str()
         .unwrap()
         .to_string();
+    // BuildKit refuses the local amd64 base for arm64 and asks its registry;
+    // the error names the base image and both platforms.
     assert!(
-        error.contains("built for linux/amd64, not linux/arm64"),
+        error.contains("`docker.io/library/busybox:slipway` is on the engine for linux/amd64 only, not linux/arm64"),
         "{error}"
     );
     let tag = tag_of(&run, "main", "aarch64");

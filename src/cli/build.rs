@@ -181,7 +181,11 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
         super::emit(&summary(&built.release, &built.images));
         if let Some(error) = &built.release.error {
             if built.release.status == Status::Failed {
-                eprintln!("error: release {} failed:\n{}", built.release.id, super::safe(error));
+                eprintln!(
+                    "error: release {} failed:\n{}",
+                    built.release.id,
+                    super::safe(error)
+                );
             }
         }
     }

@@ -27,8 +27,18 @@ pub enum ImageError {
     #[error("the image was built for {found}, not {expected}: the base image is probably for another architecture")]
     PlatformMismatch { expected: String, found: String },
     #[error(
-        "build secrets ({ids}) need BuildKit, and this build uses the classic builder{why}"
+        "step {step}: the base image `{image}` is on the engine for {found} only, not {expected} \
+         (BuildKit then asked its registry, which failed: {message}); use a base image built for \
+         {expected}"
     )]
+    BaseImagePlatform {
+        step: String,
+        image: String,
+        expected: String,
+        found: String,
+        message: String,
+    },
+    #[error("build secrets ({ids}) need BuildKit, and this build uses the classic builder{why}")]
     SecretsNeedBuildKit { ids: String, why: String },
     #[error("cancelled")]
     Cancelled,
@@ -43,7 +53,9 @@ pub enum ImageError {
 impl ImageError {
     pub fn step(&self) -> Option<&str> {
         match self {
-            ImageError::Step { step, .. } | ImageError::NoEmulation { step, .. } => Some(step),
+            ImageError::Step { step, .. }
+            | ImageError::NoEmulation { step, .. }
+            | ImageError::BaseImagePlatform { step, .. } => Some(step),
             _ => None,
         }
     }
@@ -92,10 +104,15 @@ mod tests {
     #[test]
     fn hints_name_the_unsupported_feature() {
         let syntax = "# syntax=docker/dockerfile:1\nFROM busybox\n";
-        assert!(frontend_hint(syntax, "failed to resolve docker.io/docker/dockerfile:1")
-            .contains("`# syntax=`"));
+        assert!(
+            frontend_hint(syntax, "failed to resolve docker.io/docker/dockerfile:1")
+                .contains("`# syntax=`")
+        );
         let heredoc = "FROM busybox\nRUN <<EOF\necho hi\nEOF\n";
         assert!(frontend_hint(heredoc, "unknown instruction: ECHO").contains("heredocs"));
-        assert_eq!(frontend_hint("FROM busybox\nRUN false\n", "exit code: 1"), "");
+        assert_eq!(
+            frontend_hint("FROM busybox\nRUN false\n", "exit code: 1"),
+            ""
+        );
     }
 }

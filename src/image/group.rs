@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
-use super::buildkit::session;
 use super::builder::Builder;
+use super::buildkit::session;
 use super::engine::Engine;
 use super::error::ImageError;
 use super::events::{BuildEvent, EventKind};
@@ -63,8 +63,8 @@ pub async fn build_group(
             let mut out = Output::new(&job.service, &job.arch, &mut log, events);
             match &shared {
                 None => {
-                    let built = leader_build(engine, builder, &job, single_plain, &mut out, cancel)
-                        .await;
+                    let built =
+                        leader_build(engine, builder, &job, single_plain, &mut out, cancel).await;
                     match built {
                         Ok((layers, temp, result)) => {
                             shared = Some(Ok((layers, temp)));

@@ -79,6 +79,21 @@ pub(crate) async fn build_layers(
                     platform: job.platform.clone(),
                 });
             }
+            // BuildKit does not use a local base image of another platform:
+            // it asks the registry and reports that failure instead.
+            if let Some(image) = step.strip_prefix("internal load metadata for ") {
+                if let Some(found) = local_platform(engine, image).await {
+                    if !Platform::parse(&job.platform).accepts(&found) {
+                        return Err(ImageError::BaseImagePlatform {
+                            step: step.clone(),
+                            image: image.to_string(),
+                            expected: job.platform.clone(),
+                            found: found.to_string(),
+                            message,
+                        });
+                    }
+                }
+            }
             let hint = frontend_hint(&job.dockerfile, &message);
             return Err(ImageError::Step {
                 step,
@@ -119,4 +134,14 @@ pub(crate) async fn build_layers(
         size_bytes: inspected.size.unwrap_or(0),
         context,
     })
+}
+
+/// The platform of an image on the engine, if it has one by that name.
+async fn local_platform(engine: &Engine, image: &str) -> Option<Platform> {
+    let short = image
+        .strip_prefix("docker.io/library/")
+        .or_else(|| image.strip_prefix("docker.io/"))
+        .unwrap_or(image);
+    let found = engine.docker.inspect_image(short).await.ok()?;
+    Some(Platform::of_image(&found))
 }

@@ -7,8 +7,8 @@
 //! - `layers`: one job's build and its checks; `stamp`: labels, command and
 //!   tag without a container; [`group`]: jobs sharing one build.
 
-mod buildkit;
 pub mod builder;
+mod buildkit;
 mod classic;
 pub mod context;
 pub mod engine;

@@ -81,7 +81,12 @@ pub(crate) async fn tag(engine: &Engine, image: &str, reference: &str) -> Result
         .docker
         .tag_image(
             image,
-            Some(TagImageOptionsBuilder::default().repo(repo).tag(tag).build()),
+            Some(
+                TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(tag)
+                    .build(),
+            ),
         )
         .await
         .map_err(|e| ImageError::Engine {
@@ -93,7 +98,11 @@ pub(crate) async fn tag(engine: &Engine, image: &str, reference: &str) -> Result
 /// Removes a tag, never the image's layers (other tags share them).
 pub(crate) async fn untag(engine: &Engine, reference: &str) {
     let options = RemoveImageOptionsBuilder::default().noprune(true).build();
-    if let Err(e) = engine.docker.remove_image(reference, Some(options), None).await {
+    if let Err(e) = engine
+        .docker
+        .remove_image(reference, Some(options), None)
+        .await
+    {
         tracing::warn!(reference, "could not remove a temporary tag: {e}");
     }
 }
@@ -141,13 +150,21 @@ mod tests {
     fn command_clears_the_entrypoint_first() {
         let labels = BTreeMap::from([("io.slipway.app".to_string(), "a \"b\"".to_string())]);
         let command = Command::Shell("node worker.js".into());
-        let text = stamp_dockerfile("app/web:1-amd64-layers", Some(&command), Builder::Classic, &labels);
+        let text = stamp_dockerfile(
+            "app/web:1-amd64-layers",
+            Some(&command),
+            Builder::Classic,
+            &labels,
+        );
         assert_eq!(
             text,
             "FROM app/web:1-amd64-layers\nENTRYPOINT []\nCMD [\"/bin/sh\",\"-c\",\"node worker.js\"]\n\
              LABEL \"io.slipway.app\"=\"a \\\"b\\\"\"\n"
         );
         let text = stamp_dockerfile("x:y", None, Builder::Buildkit, &labels);
-        assert_eq!(text, "FROM x:y\n", "BuildKit takes labels as a build option");
+        assert_eq!(
+            text, "FROM x:y\n",
+            "BuildKit takes labels as a build option"
+        );
     }
 }

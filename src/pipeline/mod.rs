@@ -142,7 +142,11 @@ pub async fn run(
             .await
             .map_err(|e| PipelineError::Task(e.to_string()))??
     };
-    let archs: Vec<String> = request.device_types.iter().map(|d| d.arch.clone()).collect();
+    let archs: Vec<String> = request
+        .device_types
+        .iter()
+        .map(|d| d.arch.clone())
+        .collect();
     let engines = Engines::connect(&request.engines, &archs).await?;
     let builders = choose_builders(&engines, &archs, request.builder)?;
     check_secrets(&prepared.images, &builders, request.builder)?;
@@ -152,7 +156,11 @@ pub async fn run(
         app: prepared.app.clone(),
         commit: request.commit.clone(),
         source: request.source,
-        device_types: request.device_types.iter().map(|d| d.slug.clone()).collect(),
+        device_types: request
+            .device_types
+            .iter()
+            .map(|d| d.slug.clone())
+            .collect(),
         composition: prepared.composition.clone(),
         hooks: prepared.hooks.clone(),
     };

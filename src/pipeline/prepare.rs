@@ -67,11 +67,12 @@ pub fn prepare(
     )?;
     // A bad `.dockerignore` is found now, not after the release is recorded.
     for job in images.iter().filter_map(|image| image.job.as_ref()) {
-        BuildContext::prepare(&job.context_dir, &job.context_display, String::new())
-            .map_err(|source| PipelineError::Context {
+        BuildContext::prepare(&job.context_dir, &job.context_display, String::new()).map_err(
+            |source| PipelineError::Context {
                 service: job.service.clone(),
                 source,
-            })?;
+            },
+        )?;
     }
     Ok(Prepared {
         composition: composition_text(&project, &plans[0].composition),

@@ -260,7 +260,9 @@ mod tests {
     fn long_names_are_refused_before_building() {
         let long = "s".repeat(300);
         let error = check_name_length(&long, &format!("app/{long}:abc-amd64")).unwrap_err();
-        assert!(error.to_string().contains("repository of 304 characters, at most 255"));
+        assert!(error
+            .to_string()
+            .contains("repository of 304 characters, at most 255"));
         assert!(check_name_length("web", "app/web:abc-amd64").is_ok());
     }
 

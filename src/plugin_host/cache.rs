@@ -55,7 +55,10 @@ impl ComponentCache {
             .get_or_init(|| match read_or_make_key(&self.dir) {
                 Ok(key) => Some(key),
                 Err(e) => {
-                    tracing::debug!("plugin cache disabled: no seal key in {}: {e}", self.dir.display());
+                    tracing::debug!(
+                        "plugin cache disabled: no seal key in {}: {e}",
+                        self.dir.display()
+                    );
                     None
                 }
             })
@@ -89,7 +92,13 @@ impl ComponentCache {
         Some(payload)
     }
 
-    fn write_sealed(&self, entry: &Path, sha256: &str, kind: &str, payload: &[u8]) -> anyhow::Result<()> {
+    fn write_sealed(
+        &self,
+        entry: &Path,
+        sha256: &str,
+        kind: &str,
+        payload: &[u8],
+    ) -> anyhow::Result<()> {
         let mac = self
             .seal(sha256, kind, payload)
             .ok_or_else(|| anyhow::anyhow!("no seal key"))?;

@@ -302,7 +302,11 @@ impl PluginHost {
 
     /// Loads one component file if `admit` accepts its path and sha256,
     /// which it is asked before anything of the file is compiled or run.
-    pub fn load_file_admitted(&self, path: &Path, admit: &Admit<'_>) -> Result<LoadedPlugin, LoadError> {
+    pub fn load_file_admitted(
+        &self,
+        path: &Path,
+        admit: &Admit<'_>,
+    ) -> Result<LoadedPlugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,

@@ -27,7 +27,9 @@ impl SharedStore {
         tokio::task::spawn_blocking(move || {
             // A panic in an earlier call poisons the lock; the connection
             // itself is still usable (every statement is atomic).
-            let mut store = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut store = inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             call(store.as_mut())
         })
         .await

@@ -38,9 +38,9 @@ impl SourceError {
                 limit,
             },
             SourceError::Outside { path } => SourceError::Outside { path: prefix(path) },
-            SourceError::NotADirectory { path } => SourceError::NotADirectory {
-                path: prefix(path),
-            },
+            SourceError::NotADirectory { path } => {
+                SourceError::NotADirectory { path: prefix(path) }
+            }
             other => other,
         }
     }

@@ -1,6 +1,8 @@
 //! A project with a `docker-compose.yml`: several services, each either
 //! built from its own context or run from a prebuilt image.
 
+mod duplicates;
+mod interpolate;
 mod model;
 mod services;
 
@@ -54,8 +56,19 @@ impl Plugin for ComposePlugin {
             .ok_or_else(|| PluginError::Failed("no docker-compose.yml in the project".into()))?;
         let text = fs::read_text(file)?
             .ok_or_else(|| invalid(file, "the compose file disappeared during detection"))?;
-        let compose = model::parse(file, &text)?;
+        duplicates::check(file, &text)?;
+        let mut compose = model::parse(file, &text)?;
         let mut warnings = Vec::new();
+        let vars = match fs::read_text(".env")? {
+            Some(env) => interpolate::parse_env(&env),
+            None => Default::default(),
+        };
+        if let Some(services) = compose.services.as_mut() {
+            for (name, body) in services.iter_mut() {
+                interpolate::value(body, &vars, &format!("service `{name}`"), &mut warnings)
+                    .map_err(|message| invalid(file, message))?;
+            }
+        }
         let services = services::plan(file, compose, &mut warnings)?;
         Ok(BuildPlan::Project(ProjectPlan {
             services,

@@ -122,6 +122,15 @@ fn service(
                 format!("service `{name}`: keys must be strings"),
             ));
         };
+        if key == "extends" {
+            return Err(invalid(
+                file,
+                format!(
+                    "service `{name}`: `extends` is not supported: copy the settings it \
+                     would inherit into the service"
+                ),
+            ));
+        }
         if !BUILD_KEYS.contains(&key.as_str()) && !RUNTIME_KEYS.contains(&key.as_str()) {
             warnings.push(format!("service `{name}`: unknown key `{key}` is ignored"));
         }

@@ -88,11 +88,12 @@ impl BuildContext {
             context: display_root.to_string(),
             source,
         };
-        let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
-            .map_err(|source| ContextError::Io {
+        let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(
+            |source| ContextError::Io {
                 path: root.to_path_buf(),
                 source,
-            })?;
+            },
+        )?;
         let ignore = match dir.symlink_metadata(IGNORE_FILE) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Dockerignore::default(),
             _ => {
@@ -172,9 +173,7 @@ impl BuildContext {
             let at_root = frame.relative.as_os_str().is_empty();
             let path = frame.dir.join(&name);
             let relative = frame.relative.join(&name);
-            if at_root
-                && (NEVER_SENT.iter().any(|n| name == *n) || name == DOCKERFILE_NAME)
-            {
+            if at_root && (NEVER_SENT.iter().any(|n| name == *n) || name == DOCKERFILE_NAME) {
                 continue;
             }
             let always_sent = at_root
