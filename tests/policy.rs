@@ -57,13 +57,101 @@ fn a_sha256_mismatch_is_refused_with_both_digests() {
     let out = common::detect(project.path(), "intel-nuc", &args(&plugins, &policy));
     assert_eq!(out.code, 21, "{}", out.stderr);
     let errors = out.errors().join("\n");
-    assert!(errors.contains("plugin deno@0.3.1"), "{errors}");
-    assert!(errors.contains(&format!("pinned {pinned}")), "{errors}");
-    assert!(
-        errors.contains(&format!("file has {}", sha256_of(&deno()))),
-        "{errors}"
-    );
+    // Refused on its bytes, before it is compiled or run: named by file.
+    assert!(errors.contains("deno.wasm (sha256 "), "{errors}");
+    assert!(errors.contains(&sha256_of(&deno())), "{errors}");
+    assert!(errors.contains(&format!("pins {pinned}")), "{errors}");
     assert!(out.json["services"].as_array().unwrap().is_empty());
+}
+
+/// Under a policy, a file whose digest is not pinned is never compiled (no
+/// compiled cache entry appears for it) and its `info` never runs.
+#[test]
+fn an_unpinned_file_is_never_compiled() {
+    let plugins = plugin_dir(&[deno()]);
+    let cache = tempfile::tempdir().unwrap();
+    let policy = policy(&format!("[plugin.deno]\nsha256 = \"{}\"\n", "1".repeat(64)));
+    let project = project(&[("deno.json", "{}\n")]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args([
+            "detect",
+            project.path().to_str().unwrap(),
+            "--device-type",
+            "intel-nuc",
+            "--json",
+        ])
+        .args(args(&plugins, &policy))
+        .env("SLIPWAY_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(21));
+    let digest = sha256_of(&deno());
+    let entries: Vec<String> = fs::read_dir(cache.path().join("components"))
+        .map(|dir| {
+            dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !entries.iter().any(|name| name.starts_with(&digest)),
+        "compiled or asked: {entries:?}"
+    );
+}
+
+/// A compiled cache entry swapped for another plugin's is not run as the
+/// pinned plugin: its seal fails and the pinned bytes are compiled again.
+#[test]
+fn a_swapped_compiled_cache_entry_is_not_used() {
+    let plugins = plugin_dir(&[deno()]);
+    let cache = tempfile::tempdir().unwrap();
+    let digest = sha256_of(&deno());
+    let policy = policy(&format!("[plugin.deno]\nsha256 = \"{digest}\"\n"));
+    let project = project(&[("deno.json", "{}\n")]);
+    let detect = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args([
+                "detect",
+                project.path().to_str().unwrap(),
+                "--device-type",
+                "intel-nuc",
+                "--json",
+            ])
+            .args(args(&plugins, &policy))
+            .env("SLIPWAY_CACHE_DIR", cache.path())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(detect().status.code(), Some(0));
+    let components = cache.path().join("components");
+    let names: Vec<String> = fs::read_dir(&components)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect();
+    let deno_entry = names
+        .iter()
+        .find(|n| n.starts_with(&digest))
+        .expect("deno compiled");
+    let other = names
+        .iter()
+        .find(|n| !n.starts_with(&digest))
+        .expect("a built-in compiled");
+    // Put a built-in's compiled code where deno's was.
+    fs::copy(components.join(other), components.join(deno_entry)).unwrap();
+    let out = detect();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["services"][0]["project_type"], "deno", "{json:#}");
+    assert_ne!(
+        fs::read(components.join(deno_entry)).unwrap(),
+        fs::read(components.join(other)).unwrap(),
+        "the swapped entry was replaced by a fresh compile"
+    );
 }
 
 #[test]
@@ -83,7 +171,7 @@ fn a_pinned_plugin_runs_and_an_unpinned_one_is_refused() {
     let out = common::detect(project.path(), "intel-nuc", &args(&plugins, &unpinned));
     assert_eq!(out.code, 21, "{}", out.stderr);
     assert!(
-        out.errors().join("\n").contains("has no sha256 pin"),
+        out.errors().join("\n").contains("is not pinned by"),
         "{:?}",
         out.errors()
     );

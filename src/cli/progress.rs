@@ -93,7 +93,7 @@ impl HumanProgress {
     fn print(&self, text: &str) {
         match &self.bars {
             Some(bars) => {
-                let _ = bars.println(super::safe(&text));
+                let _ = bars.println(super::safe(text));
             }
             None => super::emit(&format!("{text}\n")),
         }

@@ -106,7 +106,7 @@ pub enum LowerError {
         service: String,
         context: String,
         #[source]
-        source: SourceError,
+        source: Box<SourceError>,
     },
     #[error("service `{service}`: build secret `{id}` from {file}: {source}")]
     Secret {
@@ -114,7 +114,7 @@ pub enum LowerError {
         id: String,
         file: String,
         #[source]
-        source: SourceError,
+        source: Box<SourceError>,
     },
     #[error(
         "service `{service}`: the image name `{reference}` is too long for Docker \
@@ -168,7 +168,7 @@ pub fn lower(
                     .map_err(|source| LowerError::Context {
                         service: service.name.clone(),
                         context: service.context.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
             let tag = crate::plan::tags::image_tag(&plan.app, &service.name, hash, &target.arch);
             check_name_length(&service.name, &tag)?;
@@ -196,7 +196,7 @@ pub fn lower(
                         service: service.name.clone(),
                         id: secret.id.clone(),
                         file: secret.source.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 secrets.insert(secret.id.clone(), SecretValue(bytes));
             }

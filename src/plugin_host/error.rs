@@ -61,13 +61,15 @@ pub enum LoadError {
     },
     #[error(
         "plugin file {path} (sha256 {actual}) is not pinned by {policy}: under a policy, a \
-         plugin file is compiled and run only when its sha256 is one the policy pins; add \
-         `sha256 = \"{actual}\"` to its entry if you trust it"
+         plugin file is compiled and run only when its sha256 is one the policy pins ({pins}); \
+         add `sha256 = \"{actual}\"` to its entry if you trust it"
     )]
     NotPinnedFile {
         path: PathBuf,
         policy: String,
         actual: String,
+        /// The digests the policy pins, for the message.
+        pins: String,
     },
     #[error("{policy} configures plugin `{name}`, which is not loaded")]
     UnknownInPolicy { policy: String, name: String },

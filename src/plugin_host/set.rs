@@ -52,6 +52,11 @@ impl PluginSet {
                     path: path.to_path_buf(),
                     policy: policy.path.display().to_string(),
                     actual: sha256.to_string(),
+                    pins: if pins.is_empty() {
+                        "it pins none".into()
+                    } else {
+                        format!("it pins {}", pins.join(", "))
+                    },
                 })
             }
             _ => Ok(()),

@@ -245,17 +245,25 @@ fn normalise_context(file: &str, name: &str, context: &str) -> Result<String, Pl
 }
 
 fn check_context(file: &str, name: &str, spec: &BuildSpec) -> Result<(), PluginError> {
-    match fs::list_dir(&spec.context) {
-        Ok(_) => {}
-        Err(_) => {
-            return Err(invalid(
-                file,
-                format!(
-                    "service `{name}`: build context `{}` does not exist or is not a directory",
-                    spec.context
-                ),
-            ))
-        }
+    if let Err(error) = fs::list_dir(&spec.context) {
+        let why = match &error {
+            PluginError::InvalidProject(diagnostic) => diagnostic.message.clone(),
+            PluginError::Failed(message) => message.clone(),
+        };
+        // Say what is wrong: a link leading out is not a missing directory.
+        let why = if why.contains("leads outside the project") {
+            "is a symlink leading outside the project".to_string()
+        } else if why.starts_with("not a directory") {
+            "is not a directory".to_string()
+        } else if why.starts_with("not found") {
+            "does not exist".to_string()
+        } else {
+            format!("cannot be read: {why}")
+        };
+        return Err(invalid(
+            file,
+            format!("service `{name}`: build context `{}` {why}", spec.context),
+        ));
     }
     if let Some(dockerfile) = &spec.dockerfile {
         let path = if spec.context == "." {
