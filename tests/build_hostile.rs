@@ -81,6 +81,28 @@ fn a_dockerignore_outside_the_project_is_never_echoed() {
 }
 
 #[test]
+fn a_dockerignore_over_one_mib_is_refused() {
+    let big = "*.log\n".repeat(200_000);
+    let project = TempProject::new(
+        "ignore-big",
+        &[
+            ("Dockerfile", "FROM busybox:slipway\n"),
+            (".dockerignore", &big),
+        ],
+    );
+    let data = data_dir();
+    let run = build_within(data.path(), project.path(), &[], Duration::from_secs(60));
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains(".dockerignore is larger than 1048576 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert!(releases(data.path()).is_empty());
+}
+
+#[test]
 fn a_bad_dockerignore_pattern_is_found_before_anything_is_recorded() {
     let project = TempProject::new(
         "ignore-bad",

@@ -251,9 +251,13 @@ fn a_first_version_database_is_migrated_and_keeps_its_releases() {
     let images = store.images(1).unwrap();
     assert_eq!(images.len(), 1);
     assert_eq!(images[0].command, None);
+    assert_eq!(
+        images[0].builder, None,
+        "images built before schema 3 name no builder"
+    );
     let version: i64 = rusqlite::Connection::open(dir.path().join("releases.sqlite"))
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
