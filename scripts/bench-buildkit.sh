@@ -3,7 +3,8 @@
 # directly through the engine's API (curl), in the same run, on the same
 # engine. Not a test: results go to docs/benchmarks.md.
 #
-#   bash scripts/bench-buildkit.sh
+#   bash scripts/bench-buildkit.sh            # every section
+#   SECTIONS="4" bash scripts/bench-buildkit.sh   # some of them
 #
 # 1. warm no-op rebuild; 2. cold build (--no-cache);
 # 3. a Dockerfile with two independent stages: BuildKit vs classic;
@@ -59,7 +60,11 @@ if grep -q '"errorDetail"' <<<"$out"; then echo "$out" | tail -n 3 >&2; exit 1; 
 SH
 chmod +x "$work/bk-api"
 
+sections=${SECTIONS:-1 2 3 4}
+want() { [[ " $sections " == *" $1 "* ]]; }
+
 # -- 1 and 2. one Dockerfile ---------------------------------------------------
+if want 1 || want 2; then
 app=$work/bench-bk
 mkdir -p "$app/src"
 for i in $(seq 1 50); do head -c 20000 /dev/urandom >"$app/src/file$i.bin"; done
@@ -76,6 +81,8 @@ DOCKERFILE
 docker build -q -t bench-bk:docker "$app" >/dev/null 2>&1
 "$work/bk-api" "$app" bench-bk:api
 
+fi
+if want 1; then
 echo "## 1. warm no-op rebuild (every layer cached; a new release label each run)"
 hyperfine --warmup 2 --runs 15 --style none --export-json "$work/warm.json" \
     -n "slipway build (BuildKit)" "$slipway build $app --device-type intel-nuc --app bench-bk >/dev/null" \
@@ -84,15 +91,19 @@ hyperfine --warmup 2 --runs 15 --style none --export-json "$work/warm.json" \
     -n "docker build (warm, no label)" "docker build -q -t bench-bk:docker $app >/dev/null" \
     -n "docker build --label release=<new>" "docker build -q --label io.slipway.release=\$(date +%s%N) -t bench-bk:docker $app >/dev/null" >/dev/null
 medians "$work/warm.json"
+fi
 
+if want 2; then
 echo "## 2. cold build (--no-cache), 3 RUN steps and a COPY"
 hyperfine --warmup 1 --runs 8 --style none --export-json "$work/cold.json" \
     -n "slipway build --no-cache (BuildKit)" "$slipway build $app --device-type intel-nuc --app bench-bk --no-cache >/dev/null" \
     -n "BuildKit API (curl) nocache" "$work/bk-api $app bench-bk:api '&nocache=1'" \
     -n "docker build --no-cache" "docker build -q --no-cache -t bench-bk:docker $app >/dev/null" >/dev/null
 medians "$work/cold.json"
+fi
 
 # -- 3. two independent stages --------------------------------------------------
+if want 3; then
 stages=$work/bench-stages
 mkdir -p "$stages"
 cat >"$stages/Dockerfile" <<'DOCKERFILE'
@@ -110,14 +121,16 @@ hyperfine --warmup 1 --runs 5 --style none --export-json "$work/stages.json" \
     -n "docker build --no-cache (classic)" "docker build -q --no-cache -t bench-stages:docker $stages >/dev/null" \
     -n "slipway build --builder classic" "$slipway build $stages --device-type intel-nuc --app bench-stages --no-cache --builder classic >/dev/null" >/dev/null
 medians "$work/stages.json"
+fi
 
 # -- 4. npm cache mount ---------------------------------------------------------
+want 4 || exit 0
 # Packages fetched once from the npm registry on the host (set-up, like
 # installing a tool), then served to builds from the docker bridge only.
 packages=$work/packages
 mkdir -p "$packages"
 (cd "$packages" && npm pack --silent typescript@5.6.3 lodash@4.17.21 moment@2.30.1 >/dev/null)
-bridge=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')
+bridge=$(ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1)
 port=48730
 python3 - "$packages" "$bridge" "$port" <<'PY' &
 import hashlib, http.server, json, os, sys, time

@@ -11,6 +11,7 @@
 #        busybox:slipway-<arch>   FROM scratch + Debian's busybox-static, per arch
 #        busybox:slipway          the native one
 #        amd64/node:18-bookworm-slim   a Debian bookworm root with nodejs 18 and npm
+#        <arch>/busybox:1.36      the same busybox under the catalogue's names
 #      Each is made once and found by its tag afterwards.
 set -euo pipefail
 
@@ -132,6 +133,11 @@ busybox_image armv7hf armhf linux/arm/v7
 busybox_image rpi armel linux/arm/v6
 busybox_image i386 i386 linux/386
 have_image busybox:slipway || docker tag busybox:slipway-amd64 busybox:slipway
+# The catalogue's static-file server (busybox httpd) under the names plugins
+# generate, so generated static-site Dockerfiles build here too.
+for pair in amd64:amd64 aarch64:arm64v8 armv7hf:arm32v7 rpi:arm32v6 i386:i386; do
+    have_image "${pair#*:}/busybox:1.36" || docker tag "busybox:slipway-${pair%%:*}" "${pair#*:}/busybox:1.36"
+done
 
 node_image=amd64/node:18-bookworm-slim
 if ! have_image "$node_image"; then

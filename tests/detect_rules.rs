@@ -121,9 +121,13 @@ fn node_with_lockfile_and_engines_range() {
         dockerfile.contains("COPY package.json package-lock.json ./\n"),
         "{dockerfile}"
     );
-    assert!(dockerfile.contains("RUN npm ci --omit=dev"), "{dockerfile}");
+    assert!(dockerfile.contains("RUN npm ci\n"), "{dockerfile}");
     assert!(
-        dockerfile.contains(r#"CMD ["npm", "start"]"#),
+        dockerfile.contains("RUN npm prune --omit=dev\n"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(r#"CMD ["npm","start"]"#),
         "{dockerfile}"
     );
     assert!(main["notes"]
@@ -141,12 +145,9 @@ fn node_without_engines_uses_default_lts_and_main() {
         dockerfile.contains("FROM amd64/node:22-bookworm-slim\n"),
         "{dockerfile}"
     );
+    assert!(dockerfile.contains("RUN npm install\n"), "{dockerfile}");
     assert!(
-        dockerfile.contains("RUN npm install --omit=dev"),
-        "{dockerfile}"
-    );
-    assert!(
-        dockerfile.contains(r#"CMD ["node", "index.js"]"#),
+        dockerfile.contains(r#"CMD ["node","index.js"]"#),
         "{dockerfile}"
     );
     assert!(main["notes"]
@@ -283,17 +284,37 @@ fn nothing_detectable_exits_20_and_lists_what_was_looked_for() {
     let out = detect(&project("nothing"), "intel-nuc", &[]);
     assert_eq!(out.code, 20);
     let errors = out.errors().join("\n");
+    // One plugin a line: its name, then the files it looks for.
     for looked_for in [
-        "arch-dockerfile",
-        "dockerfile-template",
-        "(dockerfile)",
-        "package.json",
+        "\n  arch-dockerfile: Dockerfile.*",
+        "\n  dockerfile-template: Dockerfile.template",
+        "\n  dockerfile: Dockerfile",
+        "\n  node: package.json",
     ] {
         assert!(
             errors.contains(looked_for),
             "{looked_for} missing from: {errors}"
         );
     }
+}
+
+#[test]
+fn nothing_detected_names_what_the_project_seems_to_be() {
+    let project = common::TempProject::new(
+        "ruby-app",
+        &[
+            ("Gemfile", "source 'https://rubygems.org'\n"),
+            ("app.rb", ""),
+        ],
+    );
+    let out = detect(project.path(), "intel-nuc", &[]);
+    assert_eq!(out.code, 20);
+    let errors = out.errors().join("\n");
+    assert!(
+        errors.contains("Gemfile: this looks like Ruby, which no loaded plugin builds")
+            && errors.contains("`slipway plugin new ruby`"),
+        "{errors}"
+    );
 }
 
 #[test]

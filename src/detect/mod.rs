@@ -11,6 +11,7 @@ pub mod balena_config;
 pub mod report;
 mod service;
 pub mod template;
+mod unclaimed;
 
 use crate::plan::{BuildPlan, Command, Composition, Hook, Target, DEFAULT_SERVICE};
 use crate::plugin_host::api::{

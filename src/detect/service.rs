@@ -192,17 +192,34 @@ impl ServiceContext<'_> {
         Some((recipe, candidates))
     }
 
+    /// What was looked for, one plugin a line, and what the context seems
+    /// to be when no plugin claims it.
     fn nothing_detected(&self, name: &str, context: &str) -> String {
-        let looked_for: Vec<String> = self
-            .plugins
-            .service_plugins()
-            .map(|p| format!("{} ({})", p.info.description, p.info.name))
-            .collect();
-        format!(
-            "service `{name}`: nothing detected in `{context}` for {}; looked for: {}",
-            self.target.device_type,
-            looked_for.join("; ")
-        )
+        let mut message = format!(
+            "service `{name}`: nothing detected in `{context}` for {}. Looked for:",
+            self.target.device_type
+        );
+        for plugin in self.plugins.service_plugins() {
+            let what = if plugin.info.looks_for.is_empty() {
+                plugin.info.description.clone()
+            } else {
+                format!(
+                    "{} ({})",
+                    plugin.info.looks_for.join(", "),
+                    plugin.info.description
+                )
+            };
+            message.push_str(&format!("\n  {}: {what}", plugin.info.name));
+        }
+        let entries = self.project.entry_names(context);
+        match super::unclaimed::recognise(&entries) {
+            Some(guess) => message.push_str(&format!("\n{guess}")),
+            None if entries.is_empty() => {
+                message.push_str(&format!("\n`{context}` is empty"));
+            }
+            None => {}
+        }
+        message
     }
 
     /// Resolves the plugin's answer into a recipe: reads and substitutes the

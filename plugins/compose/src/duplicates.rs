@@ -33,7 +33,10 @@ pub fn check(file: &str, text: &str) -> Result<(), PluginError> {
         let Some((key, _)) = trimmed.split_once(':') else {
             continue;
         };
-        let key = key.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+        let key = key
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_string();
         if let Some((_, first)) = seen.iter().find(|(name, _)| *name == key) {
             return Err(invalid_at(
                 file,

@@ -134,7 +134,9 @@ fn expression(
         .unwrap_or(inside.len());
     let (name, operator) = inside.split_at(name_end);
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(format!("{at}: `${{{inside}}}` is not a valid variable reference"));
+        return Err(format!(
+            "{at}: `${{{inside}}}` is not a valid variable reference"
+        ));
     }
     let value = vars.get(name);
     let set = value.is_some();

@@ -7,8 +7,8 @@ mod model;
 mod services;
 
 use slipway_plugin_sdk::{
-    evidence, export_plugin, fs, invalid, BuildPlan, Detection, Plugin, PluginError, PluginInfo,
-    ProjectPlan, Scope, Target, CONTRACT_VERSION, looks_for,
+    evidence, export_plugin, fs, invalid, looks_for, BuildPlan, Detection, Plugin, PluginError,
+    PluginInfo, ProjectPlan, Scope, Target, CONTRACT_VERSION,
 };
 
 const COMPOSE_FILES: [&str; 2] = ["docker-compose.yml", "docker-compose.yaml"];

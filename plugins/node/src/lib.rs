@@ -1,12 +1,16 @@
-//! A Node.js service: `package.json` without a Dockerfile gets an implicit one,
-//! built on the catalogue's Node base image for the target architecture.
+//! A Node.js service: `package.json` without a Dockerfile gets an implicit,
+//! multi-stage one (install with the project's package manager, build,
+//! prune, run as an unprivileged user; static builds served by httpd), on
+//! the catalogue's Node base image for the target architecture.
 
 mod dockerfile;
 mod manifest;
+mod package_manager;
+mod version;
 
 use slipway_plugin_sdk::{
-    evidence, export_plugin, fs, BuildPlan, Detection, DockerfileSource, Plugin, PluginError,
-    PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION, looks_for,
+    evidence, export_plugin, fs, looks_for, BuildPlan, Detection, DockerfileSource, Plugin,
+    PluginError, PluginInfo, Scope, ServicePlan, Target, CONTRACT_VERSION,
 };
 
 use manifest::{Manifest, MANIFEST};
@@ -22,7 +26,8 @@ impl Plugin for NodePlugin {
             priority: 100,
             scope: Scope::Service,
             looks_for: looks_for(&["package.json"]),
-            description: "Node.js from package.json, with an implicit Dockerfile".into(),
+            description: "Node.js from package.json (npm, yarn, pnpm), with an implicit Dockerfile"
+                .into(),
         }
     }
 

@@ -5,14 +5,19 @@ use slipway_plugin_sdk::{fs, invalid, invalid_at, PluginError};
 
 pub const MANIFEST: &str = "package.json";
 
-/// The lockfiles `npm ci` accepts, in npm's order of preference.
-const LOCKFILES: [&str; 2] = ["npm-shrinkwrap.json", "package-lock.json"];
-
 pub struct Manifest {
     pub engines_node: Option<String>,
-    pub has_start_script: bool,
+    pub start_script: Option<String>,
+    pub build_script: Option<String>,
     pub main: Option<String>,
-    pub lockfile: Option<&'static str>,
+    pub package_manager: Option<String>,
+    /// `workspaces` patterns (an array, or yarn's `{ "packages": [...] }`).
+    pub workspaces: Vec<String>,
+    /// Names of dependencies and dev dependencies.
+    pub dependencies: Vec<String>,
+    /// Directories of local dependencies (`file:tools/x`, `link:../y`), which
+    /// the install needs before the sources are copied.
+    pub local_dependencies: Vec<String>,
 }
 
 impl Manifest {
@@ -32,16 +37,67 @@ impl Manifest {
                 ),
             ));
         };
+        let scripts = fields.get("scripts").and_then(Value::as_object);
+        let script = |name: &str| {
+            scripts
+                .and_then(|s| s.get(name))
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_string)
+        };
+        let workspaces = match fields.get("workspaces") {
+            Some(Value::Array(items)) => strings(items),
+            Some(Value::Object(yarn)) => yarn
+                .get("packages")
+                .and_then(Value::as_array)
+                .map(|items| strings(items))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut dependencies = Vec::new();
+        let mut local_dependencies = Vec::new();
+        for section in ["dependencies", "devDependencies", "optionalDependencies"] {
+            if let Some(Value::Object(deps)) = fields.get(section) {
+                dependencies.extend(deps.keys().cloned());
+                for spec in deps.values().filter_map(Value::as_str) {
+                    let path = spec
+                        .strip_prefix("file:")
+                        .or_else(|| spec.strip_prefix("link:"))
+                        .map(|p| p.trim_start_matches("./").trim_end_matches('/'));
+                    // Only directories inside the context can be copied.
+                    if let Some(path) = path.filter(|p| {
+                        !p.is_empty() && !p.starts_with('/') && !p.split('/').any(|c| c == "..")
+                    }) {
+                        if !local_dependencies.iter().any(|d| d == path) {
+                            local_dependencies.push(path.to_string());
+                        }
+                    }
+                }
+            }
+        }
         Ok(Manifest {
             engines_node: engines_node(&fields)?,
-            has_start_script: fields
-                .get("scripts")
-                .and_then(Value::as_object)
-                .is_some_and(|s| s.contains_key("start")),
+            start_script: script("start"),
+            build_script: script("build"),
             main: string_field(&fields, "main")?,
-            lockfile: LOCKFILES.into_iter().find(|f| fs::is_file(f)),
+            package_manager: string_field(&fields, "packageManager")?,
+            workspaces,
+            dependencies,
+            local_dependencies,
         })
     }
+
+    pub fn depends_on(&self, name: &str) -> bool {
+        self.dependencies.iter().any(|d| d == name)
+    }
+}
+
+fn strings(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 fn engines_node(fields: &Map<String, Value>) -> Result<Option<String>, PluginError> {

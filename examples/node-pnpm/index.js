@@ -1,0 +1,1 @@
+console.log("pnpm app up, 1 minute is", require("ms")("1m"), "ms");
