@@ -8,6 +8,7 @@
 //! `Dockerfile` > `package.json` > custom plugins by priority.
 
 pub mod balena_config;
+mod named_dockerfile;
 pub mod report;
 mod service;
 pub mod template;

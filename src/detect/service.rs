@@ -84,31 +84,54 @@ impl ServiceContext<'_> {
             name: "compose".into(),
             version: String::new(),
         });
-        let source = if dockerfile.ends_with(".template") {
-            DockerfileSource::Template(dockerfile.to_string())
+        let known: Vec<String> = crate::target::all()
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|d| [d.slug, d.arch])
+            .collect();
+        let resolved =
+            match super::named_dockerfile::resolve(dockerfile, self.target, &known, |f| {
+                self.project.is_file(&source::join(&build.context, f))
+            }) {
+                Ok(resolved) => resolved,
+                Err(message) => {
+                    problems.push(invalid_project(
+                        Some(name),
+                        format!("service `{name}`: {message}"),
+                    ));
+                    return None;
+                }
+            };
+        let source = if resolved.template {
+            DockerfileSource::Template(resolved.file.clone())
         } else {
-            DockerfileSource::Path(dockerfile.to_string())
+            DockerfileSource::Path(resolved.file.clone())
         };
         let output = ServicePlanOutput {
             dockerfile: source,
             build_args: Vec::new(),
             labels: Vec::new(),
-            notes: vec![format!(
-                "the compose file names {dockerfile} for this service"
-            )],
+            notes: vec![resolved.note],
         };
         let candidate = Candidate {
             plugin: composer.name.clone(),
             version: composer.version.clone(),
-            project_type: "dockerfile".into(),
+            project_type: resolved.project_type.into(),
             evidence: vec![crate::plan::Evidence {
-                file: source::join(&build.context, dockerfile),
+                file: source::join(&build.context, &resolved.file),
                 reason: format!("named by the compose file for service {name}"),
             }],
             chosen: true,
             error: None,
         };
-        let recipe = self.recipe(name, build, "dockerfile", composer, output, problems)?;
+        let recipe = self.recipe(
+            name,
+            build,
+            resolved.project_type,
+            composer,
+            output,
+            problems,
+        )?;
         Some((recipe, vec![candidate]))
     }
 

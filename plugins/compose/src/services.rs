@@ -265,19 +265,8 @@ fn check_context(file: &str, name: &str, spec: &BuildSpec) -> Result<(), PluginE
             format!("service `{name}`: build context `{}` {why}", spec.context),
         ));
     }
-    if let Some(dockerfile) = &spec.dockerfile {
-        let path = if spec.context == "." {
-            dockerfile.clone()
-        } else {
-            format!("{}/{dockerfile}", spec.context)
-        };
-        if !fs::is_file(&path) {
-            return Err(invalid(
-                file,
-                format!("service `{name}`: dockerfile `{path}` does not exist"),
-            ));
-        }
-    }
+    // A named Dockerfile is resolved by the host, balena's way (it may name
+    // a file whose `.template` or `.<arch>` variant is what exists).
     Ok(())
 }
 
