@@ -1,15 +1,19 @@
-//! Python services: requirements.txt, pyproject.toml or Pipfile. The start
-//! command comes from a Procfile `web` entry, `main.py`/`app.py`, or the
-//! first `[project.scripts]` entry; without one the plan fails clearly.
+//! Python services: requirements.txt, pyproject.toml, Pipfile, or a lone
+//! `main.py`/`app.py`. The installer follows the lockfile (poetry.lock,
+//! uv.lock, Pipfile.lock). The start command comes from a Procfile `web`
+//! entry, Django's `manage.py` (gunicorn when it is a dependency), `main.py`
+//! or `app.py`, the first `[project.scripts]` entry, or `python -m <package>`;
+//! without one the plan fails clearly. The version from `.python-version`,
+//! `runtime.txt` (`python-3.12.1`) or `requires-python`.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use slipway_plugin_sdk::text::{read_lines, read_procfile, read_toml};
 use slipway_plugin_sdk::{
-    choose_base_image, evidence, export_plugin, fs, invalid, no_base_image, BuildPlan, Detection,
-    Dockerfile, DockerfileSource, Evidence, Plugin, PluginError, PluginInfo, Scope, ServicePlan,
-    Target, CONTRACT_VERSION, looks_for,
+    choose_base_image, evidence, export_plugin, fs, invalid, looks_for, no_base_image, BuildPlan,
+    Detection, Dockerfile, DockerfileSource, Evidence, Plugin, PluginError, PluginInfo, Scope,
+    ServicePlan, Target, CONTRACT_VERSION,
 };
 
 const MANIFESTS: [(&str, &str); 3] = [
@@ -17,6 +21,9 @@ const MANIFESTS: [(&str, &str); 3] = [
     ("pyproject.toml", "a Python project (PEP 621)"),
     ("Pipfile", "a Pipenv project"),
 ];
+
+/// Scripts that make a project Python on their own, with no manifest.
+const SCRIPTS: [&str; 3] = ["main.py", "app.py", "manage.py"];
 
 #[derive(Deserialize, Default)]
 struct PyProject {
@@ -27,6 +34,8 @@ struct PyProject {
 #[derive(Deserialize, Default)]
 struct Project {
     #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
     scripts: BTreeMap<String, String>,
     #[serde(default, rename = "requires-python")]
     requires_python: Option<String>,
@@ -35,18 +44,68 @@ struct Project {
 struct PythonPlugin;
 
 fn found() -> Vec<Evidence> {
-    MANIFESTS
+    let manifests: Vec<Evidence> = MANIFESTS
         .iter()
         .filter(|(file, _)| fs::is_file(file))
         .map(|(file, why)| evidence(file, *why))
-        .collect()
+        .collect();
+    if !manifests.is_empty() {
+        return manifests;
+    }
+    SCRIPTS
+        .iter()
+        .find(|file| fs::is_file(file))
+        .map(|file| vec![evidence(file, "a Python script, no dependencies declared")])
+        .unwrap_or_default()
 }
 
-/// `3.12` from `.python-version`, or from `>=3.12` in `requires-python`.
+/// Django's project package: the directory holding `wsgi.py` next to `manage.py`.
+fn django_project() -> Result<Option<String>, PluginError> {
+    if !fs::is_file("manage.py") {
+        return Ok(None);
+    }
+    for entry in fs::list_dir(".")? {
+        if entry.kind == fs::Kind::Directory && fs::is_file(&format!("{}/wsgi.py", entry.name)) {
+            return Ok(Some(entry.name));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a dependency is declared in requirements.txt, pyproject.toml or Pipfile.
+fn declares(package: &str) -> Result<bool, PluginError> {
+    let lower = package.to_ascii_lowercase();
+    let names = |text: &str| {
+        text.to_ascii_lowercase().lines().any(|line| {
+            line.trim_start()
+                .trim_start_matches('"')
+                .starts_with(&lower)
+        })
+    };
+    for file in ["requirements.txt", "pyproject.toml", "Pipfile"] {
+        if let Some(text) = fs::read_text(file)? {
+            if names(&text) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// `3.12` from `.python-version`, `runtime.txt` (`python-3.12.1`), or
+/// `>=3.12` in `requires-python`, in that order.
 fn wanted_version(project: Option<&Project>) -> Result<Option<String>, PluginError> {
     if let Some(lines) = read_lines(".python-version")? {
         if let Some(first) = lines.first() {
-            return Ok(Some(first.text.clone()));
+            return Ok(Some(
+                first.text.trim().trim_start_matches("python-").to_string(),
+            ));
+        }
+    }
+    if let Some(lines) = read_lines("runtime.txt")? {
+        if let Some(first) = lines.first() {
+            let version = first.text.trim().trim_start_matches("python-");
+            return Ok(Some(version.to_string()));
         }
     }
     let requires = project.and_then(|p| p.requires_python.as_deref());
@@ -69,6 +128,32 @@ fn start_command(project: Option<&Project>) -> Result<(Vec<String>, String), Plu
             ));
         }
     }
+    if let Some(project) = django_project()? {
+        return Ok(if declares("gunicorn")? {
+            (
+                vec![
+                    "gunicorn".into(),
+                    format!("{project}.wsgi"),
+                    "--bind".into(),
+                    "0.0.0.0:8000".into(),
+                ],
+                format!("Django ({project}/wsgi.py): gunicorn {project}.wsgi on port 8000"),
+            )
+        } else {
+            (
+                vec![
+                    "python".into(),
+                    "manage.py".into(),
+                    "runserver".into(),
+                    "0.0.0.0:8000".into(),
+                ],
+                format!(
+                    "Django ({project}/wsgi.py): manage.py runserver on port 8000; add gunicorn \
+                     to the requirements for a production server"
+                ),
+            )
+        });
+    }
     for file in ["main.py", "app.py"] {
         if fs::is_file(file) {
             return Ok((
@@ -82,6 +167,20 @@ fn start_command(project: Option<&Project>) -> Result<(Vec<String>, String), Plu
             vec![name.clone()],
             format!("start command: the `{name}` script ({target}) from pyproject.toml"),
         ));
+    }
+    if let Some(name) = project.and_then(|p| p.name.as_deref()) {
+        let module = name.replace('-', "_");
+        for path in [
+            format!("{module}/__main__.py"),
+            format!("src/{module}/__main__.py"),
+        ] {
+            if fs::is_file(&path) {
+                return Ok((
+                    vec!["python".into(), "-m".into(), module.clone()],
+                    format!("start command: python -m {module} ({path})"),
+                ));
+            }
+        }
     }
     let manifest = found().first().map(|e| e.file.clone()).unwrap_or_default();
     Err(invalid(
@@ -99,8 +198,17 @@ impl Plugin for PythonPlugin {
             contract_version: CONTRACT_VERSION.into(),
             priority: 90,
             scope: Scope::Service,
-            looks_for: looks_for(&["requirements.txt", "pyproject.toml", "Pipfile"]),
-            description: "Python from requirements.txt, pyproject.toml or Pipfile".into(),
+            looks_for: looks_for(&[
+                "requirements.txt",
+                "pyproject.toml",
+                "Pipfile",
+                "main.py",
+                "app.py",
+                "manage.py",
+            ]),
+            description:
+                "Python from requirements.txt, pyproject.toml, Pipfile, or main.py/app.py/manage.py"
+                    .into(),
         }
     }
 
@@ -119,27 +227,67 @@ impl Plugin for PythonPlugin {
         let base = choose_base_image("python", &target, wanted.as_deref())
             .ok_or_else(|| no_base_image("python", &target))?;
         let (command, start_note) = start_command(project)?;
-        let mut notes = vec![format!("Python {} ({})", base.version, base.image), start_note];
+        let mut notes = vec![
+            format!("Python {} ({})", base.version, base.image),
+            start_note,
+        ];
+        if let Some(wanted) = &wanted {
+            let line: Vec<&str> = wanted.split('.').take(2).collect();
+            if !base.version.starts_with(&format!("{}.", line.join("."))) {
+                notes.push(format!(
+                    "Python {wanted} was asked for but is not offered; using {}",
+                    base.version
+                ));
+            }
+        }
         let mut dockerfile = Dockerfile::from(&base.image)
             .env("PYTHONUNBUFFERED", "1")
             .workdir("/app");
-        dockerfile = if fs::is_file("requirements.txt") {
+        dockerfile = if fs::is_file("poetry.lock") {
+            notes.push("poetry.lock: poetry install --only main".into());
+            dockerfile
+                .copy(&["pyproject.toml", "poetry.lock"], "./")
+                .run(
+                    "pip install --no-cache-dir poetry && poetry config virtualenvs.create false \
+                     && poetry install --only main --no-root --no-interaction",
+                )
+                .copy(&["."], ".")
+        } else if fs::is_file("uv.lock") {
+            notes.push("uv.lock: uv sync --frozen --no-dev".into());
+            dockerfile
+                .env("UV_PROJECT_ENVIRONMENT", "/usr/local")
+                .copy(&["pyproject.toml", "uv.lock"], "./")
+                .run("pip install --no-cache-dir uv && uv sync --frozen --no-dev --no-install-project")
+                .copy(&["."], ".")
+        } else if fs::is_file("requirements.txt") {
             notes.push("dependencies: pip install -r requirements.txt".into());
             dockerfile
                 .copy(&["requirements.txt"], "./")
                 .run("pip install --no-cache-dir -r requirements.txt")
                 .copy(&["."], ".")
         } else if fs::is_file("Pipfile") {
-            notes.push("dependencies: pipenv install --system --deploy".into());
+            let lock = fs::is_file("Pipfile.lock");
+            notes.push(if lock {
+                "Pipfile.lock: pipenv install --system --deploy".into()
+            } else {
+                "Pipfile without a lock: pipenv install --system (commit Pipfile.lock)".into()
+            });
             dockerfile
                 .copy(&["Pipfile*"], "./")
-                .run("pip install --no-cache-dir pipenv && pipenv install --system --deploy")
+                .run(if lock {
+                    "pip install --no-cache-dir pipenv && pipenv install --system --deploy"
+                } else {
+                    "pip install --no-cache-dir pipenv && pipenv install --system --skip-lock"
+                })
                 .copy(&["."], ".")
-        } else {
+        } else if fs::is_file("pyproject.toml") {
             notes.push("dependencies: pip install . (pyproject.toml)".into());
             dockerfile
                 .copy(&["."], ".")
                 .run("pip install --no-cache-dir .")
+        } else {
+            notes.push("no dependencies declared (no requirements.txt or pyproject.toml)".into());
+            dockerfile.copy(&["."], ".")
         };
         let words: Vec<&str> = command.iter().map(String::as_str).collect();
         Ok(BuildPlan::Service(ServicePlan {

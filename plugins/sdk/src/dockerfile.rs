@@ -65,13 +65,15 @@ impl Dockerfile {
 
     /// `COPY src... dest`.
     pub fn copy(mut self, sources: &[&str], dest: &str) -> Dockerfile {
-        self.lines.push(format!("COPY {} {dest}", sources.join(" ")));
+        self.lines
+            .push(format!("COPY {} {dest}", sources.join(" ")));
         self
     }
 
     /// `COPY --from=stage src dest`.
     pub fn copy_from(mut self, stage: &str, source: &str, dest: &str) -> Dockerfile {
-        self.lines.push(format!("COPY --from={stage} {source} {dest}"));
+        self.lines
+            .push(format!("COPY --from={stage} {source} {dest}"));
         self
     }
 

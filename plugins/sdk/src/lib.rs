@@ -75,11 +75,20 @@ pub fn evidence(file: &str, reason: impl Into<String>) -> Evidence {
 /// The catalogue's image for `runtime` on the target's arch: the one whose
 /// version starts with `wanted` (e.g. `3.12` or `1.22`), else the default.
 /// `None` when the catalogue has no image of the runtime for the arch.
-pub fn choose_base_image(runtime: &str, target: &Target, wanted: Option<&str>) -> Option<BaseImage> {
+pub fn choose_base_image(
+    runtime: &str,
+    target: &Target,
+    wanted: Option<&str>,
+) -> Option<BaseImage> {
     let offered = base_images(runtime, &target.arch);
+    // `3.12.1` matches 3.12.1, else the newest 3.12.x; `3` the newest 3.x.
     let matching = wanted.and_then(|wanted| {
-        offered.iter().find(|image| {
-            image.version == wanted || image.version.starts_with(&format!("{wanted}."))
+        let parts: Vec<&str> = wanted.trim().trim_start_matches('v').split('.').collect();
+        (parts.len().min(2)..=parts.len()).rev().find_map(|length| {
+            let prefix = parts[..length].join(".");
+            offered.iter().find(|image| {
+                image.version == prefix || image.version.starts_with(&format!("{prefix}."))
+            })
         })
     });
     matching

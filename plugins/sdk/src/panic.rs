@@ -36,8 +36,10 @@ macro_rules! export_plugin {
 
                 fn detect(
                     target: $crate::Target,
-                ) -> ::core::result::Result<::core::option::Option<$crate::Detection>, $crate::PluginError>
-                {
+                ) -> ::core::result::Result<
+                    ::core::option::Option<$crate::Detection>,
+                    $crate::PluginError,
+                > {
                     $crate::panic::install_hook();
                     <$plugin as $crate::Plugin>::detect(target)
                 }

@@ -76,11 +76,25 @@ pub fn read_procfile(path: &str) -> Result<Option<Vec<(String, String, u32)>>, P
             return Err(invalid_at(path, number, 1, "expected `name: command`"));
         };
         let name = name.trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(invalid_at(path, number, 1, format!("`{name}` is not a process type name")));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid_at(
+                path,
+                number,
+                1,
+                format!("`{name}` is not a process type name"),
+            ));
         }
         if command.trim().is_empty() {
-            return Err(invalid_at(path, number, name.len() as u32 + 2, format!("process type `{name}` has no command")));
+            return Err(invalid_at(
+                path,
+                number,
+                name.len() as u32 + 2,
+                format!("process type `{name}` has no command"),
+            ));
         }
         processes.push((name.to_string(), command.trim().to_string(), number));
     }
