@@ -163,7 +163,7 @@ fn rust_binary_comes_from_bin_sections_and_a_bare_workspace_is_an_error() {
     let errors = out.errors().join("\n");
     assert!(errors.contains("Cargo.toml"), "{errors}");
     assert!(
-        errors.contains("workspace without a package has no clear binary (members: api, agent)"),
+        errors.contains("a workspace with no binary among its members (api, agent)"),
         "{errors}"
     );
 

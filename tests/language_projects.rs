@@ -181,3 +181,75 @@ fn staticfile_root_and_public_index_are_sites() {
         .join("\n")
         .contains("Staticfile:1:1: root `../etc` must be a directory inside the project"));
 }
+
+#[test]
+fn a_rust_workspace_with_one_binary_member_builds_it() {
+    let project = TempProject::new(
+        "ws",
+        &[
+            ("Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\n"),
+            ("crates/core/Cargo.toml", "[package]\nname = \"core\"\n"),
+            ("crates/core/src/lib.rs", ""),
+            ("crates/server/Cargo.toml", "[package]\nname = \"server\"\n"),
+            ("crates/server/src/main.rs", "fn main() {}\n"),
+        ],
+    );
+    let out = detect(project.path(), "intel-nuc", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        dockerfile(&out).contains("cargo build --release --bin server"),
+        "{}",
+        dockerfile(&out)
+    );
+    assert!(notes(&out).contains("the workspace's only binary (member crates/server)"));
+    std::fs::create_dir_all(project.path().join("crates/cli/src")).unwrap();
+    std::fs::write(
+        project.path().join("crates/cli/Cargo.toml"),
+        "[package]\nname = \"cli\"\n",
+    )
+    .unwrap();
+    std::fs::write(project.path().join("crates/cli/src/main.rs"), "").unwrap();
+    let out = detect(project.path(), "intel-nuc", &[]);
+    assert_eq!(out.code, 21);
+    assert!(
+        out.errors()
+            .join("\n")
+            .contains("several binaries (cli in crates/cli, server in crates/server)"),
+        "{:?}",
+        out.errors()
+    );
+}
+
+#[test]
+fn go_without_go_mod_and_go_with_cgo() {
+    let lone = TempProject::new("gomain", &[("main.go", "package main\nfunc main() {}\n")]);
+    let out = detect(lone.path(), "intel-nuc", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.service("main")["project_type"], "go");
+    assert!(
+        dockerfile(&out).contains("RUN go mod init app && go mod tidy\n"),
+        "{}",
+        dockerfile(&out)
+    );
+    assert!(dockerfile(&out).contains("FROM scratch\n"));
+
+    let cgo = TempProject::new(
+        "gocgo",
+        &[
+            ("go.mod", "module example.com/sqlite-app\n\ngo 1.23\n"),
+            (
+                "main.go",
+                "package main\n\n// #include <stdio.h>\nimport \"C\"\n\nfunc main() {}\n",
+            ),
+        ],
+    );
+    let out = detect(cgo.path(), "raspberrypi4-64", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = dockerfile(&out);
+    assert!(text.contains("CGO_ENABLED=1 go build"), "{text}");
+    assert!(
+        text.contains("FROM arm64v8/debian:bookworm-slim\n"),
+        "{text}"
+    );
+    assert!(!text.contains("FROM scratch"), "{text}");
+}

@@ -1,13 +1,14 @@
 //! Rust services from Cargo.toml: a multi-stage `cargo build --release`
 //! into a slim Debian image. The binary is the only `[[bin]]`, the
-//! package's `default-run`, or the package itself (src/main.rs).
+//! package's `default-run`, or the package itself (src/main.rs); in a
+//! workspace without a root package, the one member that is a binary.
 
 use serde::Deserialize;
 use slipway_plugin_sdk::text::read_toml;
 use slipway_plugin_sdk::{
-    choose_base_image, evidence, export_plugin, fs, invalid, no_base_image, BuildPlan, Detection,
-    Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope, ServicePlan, Target,
-    CONTRACT_VERSION, looks_for,
+    choose_base_image, evidence, export_plugin, fs, invalid, looks_for, no_base_image, BuildPlan,
+    Detection, Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope, ServicePlan,
+    Target, CONTRACT_VERSION,
 };
 
 const MANIFEST: &str = "Cargo.toml";
@@ -40,34 +41,113 @@ struct Workspace {
     members: Vec<String>,
 }
 
+/// Member directories of a workspace, `crates/*` patterns expanded.
+fn member_dirs(workspace: &Workspace) -> Result<Vec<String>, PluginError> {
+    let mut dirs = Vec::new();
+    for member in &workspace.members {
+        match member.strip_suffix("/*") {
+            Some(parent) if fs::exists(parent) => {
+                for entry in fs::list_dir(parent)? {
+                    if entry.kind == fs::Kind::Directory {
+                        dirs.push(format!("{parent}/{}", entry.name));
+                    }
+                }
+            }
+            Some(_) => {}
+            None => dirs.push(member.trim_end_matches('/').to_string()),
+        }
+    }
+    Ok(dirs)
+}
+
+/// The binaries a member builds: its [[bin]]s, else its package (src/main.rs).
+fn member_binaries(dir: &str) -> Result<Vec<String>, PluginError> {
+    let path = format!("{dir}/{MANIFEST}");
+    let Some(manifest) = read_toml::<Manifest>(&path)? else {
+        return Ok(Vec::new());
+    };
+    let Some(package) = manifest.package else {
+        return Ok(Vec::new());
+    };
+    if let Some(name) = package.default_run {
+        return Ok(vec![name]);
+    }
+    if !manifest.bin.is_empty() {
+        return Ok(manifest.bin.into_iter().map(|b| b.name).collect());
+    }
+    Ok(if fs::is_file(&format!("{dir}/src/main.rs")) {
+        vec![package.name]
+    } else {
+        Vec::new()
+    })
+}
+
+/// The binary of a workspace without a root package: its one binary member.
+fn workspace_binary(manifest: &Manifest) -> Result<(String, String), PluginError> {
+    let dirs = match &manifest.workspace {
+        Some(workspace) => member_dirs(workspace)?,
+        None => Vec::new(),
+    };
+    let mut binaries: Vec<(String, String)> = Vec::new();
+    for dir in &dirs {
+        for binary in member_binaries(dir)? {
+            binaries.push((binary, dir.clone()));
+        }
+    }
+    match binaries.as_slice() {
+        [(binary, dir)] => Ok((
+            binary.clone(),
+            format!("the workspace's only binary (member {dir})"),
+        )),
+        [] => Err(invalid(
+            MANIFEST,
+            format!(
+                "a workspace with no binary among its members ({}): nothing to run",
+                dirs.join(", ")
+            ),
+        )),
+        many => Err(invalid(
+            MANIFEST,
+            format!(
+                "a workspace with several binaries ({}): build one per service (compose \
+                 `context:` and a Dockerfile, or one member as --context) or add a Dockerfile",
+                many.iter()
+                    .map(|(b, d)| format!("{b} in {d}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
 /// The binary to ship, and why it is that one.
 fn binary(manifest: &Manifest) -> Result<(String, String), PluginError> {
     let Some(package) = &manifest.package else {
-        let members = manifest
-            .workspace
-            .as_ref()
-            .map(|w| w.members.join(", "))
-            .unwrap_or_default();
-        return Err(invalid(
-            MANIFEST,
-            format!(
-                "a workspace without a package has no clear binary (members: {members}); \
-                 build one member per service (compose `context:`) or add a Dockerfile"
-            ),
-        ));
+        return workspace_binary(manifest);
     };
     if let Some(name) = &package.default_run {
         return Ok((name.clone(), "package.default-run".into()));
     }
     match manifest.bin.as_slice() {
         [one] => Ok((one.name.clone(), "the only [[bin]]".into())),
-        [] if fs::is_file("src/main.rs") => Ok((package.name.clone(), "the package (src/main.rs)".into())),
-        [] => Err(invalid(MANIFEST, format!("package `{}` has no binary: no [[bin]] and no src/main.rs", package.name))),
+        [] if fs::is_file("src/main.rs") => {
+            Ok((package.name.clone(), "the package (src/main.rs)".into()))
+        }
+        [] => Err(invalid(
+            MANIFEST,
+            format!(
+                "package `{}` has no binary: no [[bin]] and no src/main.rs",
+                package.name
+            ),
+        )),
         many => Err(invalid(
             MANIFEST,
             format!(
                 "several binaries ({}): set package.default-run to the one to ship",
-                many.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|b| b.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
     }
@@ -96,7 +176,8 @@ impl Plugin for RustPlugin {
     }
 
     fn plan(target: Target) -> Result<BuildPlan, PluginError> {
-        let manifest: Manifest = read_toml(MANIFEST)?.ok_or_else(|| invalid(MANIFEST, "vanished"))?;
+        let manifest: Manifest =
+            read_toml(MANIFEST)?.ok_or_else(|| invalid(MANIFEST, "vanished"))?;
         let (binary, why) = binary(&manifest)?;
         let wanted = manifest
             .package
@@ -118,10 +199,17 @@ impl Plugin for RustPlugin {
             .copy(&["."], ".")
             .run(&build)
             .stage(&runtime.image, None)
-            .copy_from("build", &format!("/src/target/release/{binary}"), "/usr/local/bin/")
+            .copy_from(
+                "build",
+                &format!("/src/target/release/{binary}"),
+                "/usr/local/bin/",
+            )
             .cmd(&[&binary]);
         let mut notes = vec![
-            format!("Rust {} ({}), runtime {}", builder.version, builder.image, runtime.image),
+            format!(
+                "Rust {} ({}), runtime {}",
+                builder.version, builder.image, runtime.image
+            ),
             format!("binary `{binary}`: {why}"),
         ];
         if !locked {
