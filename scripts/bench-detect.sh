@@ -53,6 +53,18 @@ hyperfine -N --warmup 20 --runs 200 --style none --export-json "$cache/languages
     -n "nixpacks plan (procfile, node)" "nixpacks plan examples/procfile-app"
 medians "$cache/languages.json"
 
+echo "## whole process, warm compile cache: TypeScript, Vite SPA, pnpm, Django (real-project layouts)"
+hyperfine -N --warmup 20 --runs 200 --style none --export-json "$cache/real.json" \
+    -n "slipway detect --json (node-typescript)" "$slipway detect examples/node-typescript --device-type raspberrypi4-64 --json" \
+    -n "nixpacks plan (node-typescript)" "nixpacks plan examples/node-typescript" \
+    -n "slipway detect --json (vite-spa)" "$slipway detect examples/vite-spa --device-type raspberrypi4-64 --json" \
+    -n "nixpacks plan (vite-spa)" "nixpacks plan examples/vite-spa" \
+    -n "slipway detect --json (node-pnpm)" "$slipway detect examples/node-pnpm --device-type raspberrypi4-64 --json" \
+    -n "nixpacks plan (node-pnpm)" "nixpacks plan examples/node-pnpm" \
+    -n "slipway detect --json (django-app)" "$slipway detect examples/django-app --device-type raspberrypi4-64 --json" \
+    -n "nixpacks plan (django-app)" "nixpacks plan examples/django-app"
+medians "$cache/real.json"
+
 echo "## whole process, cold compile cache (every built-in plugin compiled)"
 hyperfine -N --runs 10 --style none --export-json "$cache/cold.json" \
     --prepare "rm -rf $cache/components" \

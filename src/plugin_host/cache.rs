@@ -9,7 +9,9 @@
 //!
 //! Every entry is sealed: an HMAC-SHA256, under a random key kept in the
 //! cache directory (`seal.key`, mode 0600), over the source component's
-//! sha256, the entry's kind and its bytes. An entry copied from another
+//! sha256, the entry's kind and its bytes (beside a compiled component in
+//! `<entry>.seal`, so the component itself can be mapped, not copied; in
+//! front of an info entry). An entry copied from another
 //! plugin, edited, or left half-written fails its seal and is ignored (then
 //! rewritten), so a pinned plugin only ever runs code compiled from its own
 //! bytes.
@@ -75,21 +77,30 @@ impl ComponentCache {
         Some(mac.finalize().into_bytes().into())
     }
 
-    /// The payload of a sealed entry, if its seal holds.
+    /// The payload of a sealed entry (seal, then payload), if its seal holds.
     fn unseal<'a>(&self, sha256: &str, kind: &str, entry: &'a [u8]) -> Option<&'a [u8]> {
         if entry.len() < MAC_LEN {
             return None;
         }
         let (mac, payload) = entry.split_at(MAC_LEN);
-        let mut check = Hmac::<Sha256>::new_from_slice(self.key()?).ok()?;
+        self.verify(sha256, kind, payload, mac).then_some(payload)
+    }
+
+    /// Whether `mac` seals `payload` of `kind` for the component `sha256`.
+    fn verify(&self, sha256: &str, kind: &str, payload: &[u8], mac: &[u8]) -> bool {
+        let Some(key) = self.key() else {
+            return false;
+        };
+        let Ok(mut check) = Hmac::<Sha256>::new_from_slice(key) else {
+            return false;
+        };
         check.update(sha256.as_bytes());
         check.update(b"\0");
         check.update(kind.as_bytes());
         check.update(b"\0");
         check.update(payload);
         // Constant-time comparison.
-        check.verify_slice(mac).ok()?;
-        Some(payload)
+        check.verify_slice(mac).is_ok()
     }
 
     fn write_sealed(
@@ -159,23 +170,16 @@ impl ComponentCache {
         bytes: &[u8],
     ) -> wasmtime::Result<Component> {
         let entry = self.entry(sha256);
-        if let Ok(sealed) = fs::read(&entry) {
-            match self.unseal(sha256, "component", &sealed) {
-                // SAFETY: the seal proves this process's cache wrote these
-                // bytes from `Component::serialize` of a component compiled
-                // from the component whose sha256 is `sha256`, under this
-                // engine configuration (the name includes its compatibility
-                // hash). wasmtime still checks its header and compatibility.
-                Some(artifact) => match unsafe { Component::deserialize(engine, artifact) } {
-                    Ok(component) => return Ok(component),
-                    Err(e) => {
-                        tracing::warn!("ignoring unusable cached plugin {}: {e}", entry.display())
-                    }
-                },
-                None => tracing::warn!(
+        if let Ok(file) = fs::File::open(&entry) {
+            match self.load_sealed(engine, sha256, &file) {
+                Ok(Some(component)) => return Ok(component),
+                Ok(None) => tracing::warn!(
                     "ignoring cached plugin {}: its seal does not match (edited, or another plugin's)",
                     entry.display()
                 ),
+                Err(e) => {
+                    tracing::warn!("ignoring unusable cached plugin {}: {e}", entry.display())
+                }
             }
         }
         let component = Component::new(engine, bytes)?;
@@ -185,9 +189,44 @@ impl ComponentCache {
         Ok(component)
     }
 
+    /// Checks an open entry's seal and loads it. Both happen on the same
+    /// open file (wasmtime maps it through `/proc/self/fd`), so renaming
+    /// another file into place after the check changes nothing; the check
+    /// reads a read-only mapping of the file, so nothing is copied.
+    fn load_sealed(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        file: &fs::File,
+    ) -> anyhow::Result<Option<Component>> {
+        let Ok(seal) = fs::read(self.entry(sha256).with_extension("seal")) else {
+            return Ok(None);
+        };
+        let mapping = ReadOnlyMap::new(file)?;
+        if !self.verify(sha256, "component", mapping.bytes(), &seal) {
+            return Ok(None);
+        }
+        drop(mapping);
+        let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file));
+        // SAFETY: the seal proves this process's cache wrote this file from
+        // `Component::serialize` of a component compiled from the component
+        // whose sha256 is `sha256`, under this engine configuration (the
+        // name includes its compatibility hash), and wasmtime maps the same
+        // open file. wasmtime still checks its header and compatibility.
+        let component = unsafe { Component::deserialize_file(engine, &fd_path) }
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Some(component))
+    }
+
+    /// A compiled component is stored as wasmtime wrote it (so it can be
+    /// mapped, not copied, when loaded) with its seal beside it (`.seal`).
     fn store(&self, entry: &Path, sha256: &str, component: &Component) -> anyhow::Result<()> {
         let serialized = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.write_sealed(entry, sha256, "component", &serialized)
+        let mac = self
+            .seal(sha256, "component", &serialized)
+            .ok_or_else(|| anyhow::anyhow!("no seal key"))?;
+        write_atomically(&self.dir, entry, &serialized)?;
+        write_atomically(&self.dir, &entry.with_extension("seal"), &mac)
     }
 }
 
@@ -232,5 +271,58 @@ fn read_or_make_key(dir: &Path) -> std::io::Result<[u8; 32]> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
         Err(e) => Err(e),
+    }
+}
+
+/// A read-only private mapping of a whole file.
+struct ReadOnlyMap {
+    pointer: *mut libc::c_void,
+    length: usize,
+}
+
+impl ReadOnlyMap {
+    fn new(file: &fs::File) -> std::io::Result<ReadOnlyMap> {
+        let length = file.metadata()?.len() as usize;
+        if length == 0 {
+            return Ok(ReadOnlyMap {
+                pointer: std::ptr::null_mut(),
+                length: 0,
+            });
+        }
+        // SAFETY: a fresh read-only private mapping of an open file; it is
+        // only read through `bytes` and unmapped in `drop`.
+        let pointer = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                length,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                std::os::fd::AsRawFd::as_raw_fd(file),
+                0,
+            )
+        };
+        if pointer == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(ReadOnlyMap { pointer, length })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.length == 0 {
+            return &[];
+        }
+        // SAFETY: `pointer` maps `length` readable bytes until `drop`.
+        unsafe { std::slice::from_raw_parts(self.pointer as *const u8, self.length) }
+    }
+}
+
+impl Drop for ReadOnlyMap {
+    fn drop(&mut self) {
+        if self.length > 0 {
+            // SAFETY: unmaps exactly the mapping made in `new`.
+            unsafe {
+                libc::munmap(self.pointer, self.length);
+            }
+        }
     }
 }
