@@ -14,6 +14,7 @@ use slipway_plugin_sdk::{
 
 use crate::manifest::{Manifest, MANIFEST};
 use crate::package_manager::PackageManager;
+use crate::root::Root;
 use crate::version;
 
 /// Where the build stage works.
@@ -49,8 +50,9 @@ impl Recipe {
                 target.arch, target.device_type
             )));
         }
-        let choice = version::choose(manifest.engines_node.as_deref(), &offered)?;
-        let package_manager = PackageManager::detect(manifest.package_manager.as_deref())?;
+        let root = Root::list()?;
+        let choice = version::choose(&root, manifest.engines_node.as_deref(), &offered)?;
+        let package_manager = PackageManager::detect(&root, manifest.package_manager.as_deref())?;
         let mut notes = vec![choice.note, package_manager.note.clone()];
 
         let runtime = if let Some(start) = &manifest.start_script {
@@ -83,9 +85,9 @@ impl Recipe {
                 dir,
                 server_image: server.image,
             }
-        } else if !manifest.workspaces.is_empty() || fs::is_file("pnpm-workspace.yaml") {
+        } else if !manifest.workspaces.is_empty() || root.has("pnpm-workspace.yaml") {
             return Err(monorepo_error(manifest));
-        } else if fs::is_file("server.js") {
+        } else if root.has("server.js") {
             notes.push("no start script or main: runs server.js, as `npm start` would".into());
             Runtime::Server(vec!["node".into(), "server.js".into()])
         } else {

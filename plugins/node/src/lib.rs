@@ -6,6 +6,7 @@
 mod dockerfile;
 mod manifest;
 mod package_manager;
+mod root;
 mod version;
 
 use slipway_plugin_sdk::{

@@ -1,7 +1,9 @@
 //! Which package manager installs the project, from its lockfile and the
 //! `packageManager` field, and the commands each one uses.
 
-use slipway_plugin_sdk::{fs, invalid, PluginError};
+use slipway_plugin_sdk::{invalid, PluginError};
+
+use crate::root::Root;
 
 use crate::manifest::MANIFEST;
 
@@ -36,7 +38,10 @@ const CONFIG_FILES: [&str; 5] = [
 impl PackageManager {
     /// Lockfile first (what the project last installed with), then the
     /// `packageManager` field (`yarn@4.1.0`, `pnpm@9`...), else npm.
-    pub fn detect(package_manager_field: Option<&str>) -> Result<PackageManager, PluginError> {
+    pub fn detect(
+        root: &Root,
+        package_manager_field: Option<&str>,
+    ) -> Result<PackageManager, PluginError> {
         let declared = package_manager_field.map(parse_field).transpose()?;
         let from_lockfile = [
             ("package-lock.json", Kind::Npm),
@@ -47,9 +52,9 @@ impl PackageManager {
             ("yarn.lock", Kind::YarnClassic),
         ]
         .into_iter()
-        .find(|(file, _)| fs::is_file(file));
+        .find(|(file, _)| root.has(file));
         let berry = || {
-            fs::is_file(".yarnrc.yml")
+            root.has(".yarnrc.yml")
                 || matches!(declared, Some((Kind::YarnClassic | Kind::YarnBerry, major)) if major >= 2)
         };
         let (kind, lockfile) = match (from_lockfile, declared) {
@@ -98,10 +103,7 @@ impl PackageManager {
         Ok(PackageManager {
             kind,
             lockfile,
-            config_files: CONFIG_FILES
-                .into_iter()
-                .filter(|f| fs::is_file(f))
-                .collect(),
+            config_files: CONFIG_FILES.into_iter().filter(|f| root.has(f)).collect(),
             note,
         })
     }

@@ -6,6 +6,7 @@ use nodejs_semver::{Range, Version};
 use slipway_plugin_sdk::{fs, invalid, BaseImage, PluginError};
 
 use crate::manifest::MANIFEST;
+use crate::root::Root;
 
 const PIN_FILES: [&str; 2] = [".nvmrc", ".node-version"];
 
@@ -30,8 +31,12 @@ pub struct Choice {
     pub note: String,
 }
 
-pub fn choose(engines_node: Option<&str>, offered: &[BaseImage]) -> Result<Choice, PluginError> {
-    for file in PIN_FILES {
+pub fn choose(
+    root: &Root,
+    engines_node: Option<&str>,
+    offered: &[BaseImage],
+) -> Result<Choice, PluginError> {
+    for file in PIN_FILES.into_iter().filter(|f| root.has(f)) {
         let Some(text) = fs::read_text(file)? else {
             continue;
         };
