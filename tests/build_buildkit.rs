@@ -11,12 +11,7 @@ fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp data dir")
 }
 
-fn tag(run: &common::BuildRun, service: &str, arch: &str) -> String {
-    run.image(service, arch)["image"]
-        .as_str()
-        .expect("image tag")
-        .to_string()
-}
+use common::image_tag as tag;
 
 fn run_image(tag: &str, command: &[&str]) -> String {
     let mut args = vec!["run", "--rm", tag];

@@ -15,12 +15,7 @@ fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp data dir")
 }
 
-fn tag_of(run: &common::BuildRun, service: &str, arch: &str) -> String {
-    run.image(service, arch)["image"]
-        .as_str()
-        .expect("image tag")
-        .to_string()
-}
+use common::image_tag as tag_of;
 
 fn inspect(tag: &str, format: &str) -> String {
     docker(&["image", "inspect", "--format", format, tag])

@@ -5,22 +5,7 @@ mod common;
 
 use common::{detect, root, TempProject};
 
-fn dockerfile(out: &common::Detected) -> String {
-    out.service("main")["dockerfile"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn notes(out: &common::Detected) -> String {
-    out.service("main")["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use common::{main_dockerfile as dockerfile, main_notes as notes};
 
 #[test]
 fn django_runs_under_gunicorn_on_the_pinned_python() {

@@ -14,22 +14,7 @@ fn example(name: &str) -> std::path::PathBuf {
     root().join("examples").join(name)
 }
 
-fn dockerfile(out: &common::Detected) -> String {
-    out.service("main")["dockerfile"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn notes(out: &common::Detected) -> String {
-    out.service("main")["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use common::{main_dockerfile as dockerfile, main_notes as notes};
 
 #[test]
 fn a_typescript_app_is_built_with_dev_dependencies_then_pruned() {

@@ -60,6 +60,15 @@ pub(crate) struct EngineBuild<'a> {
 /// The build context's chunks as the request body reads them.
 pub(crate) type ContextChunks = tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>;
 
+/// The chunks as a stream, the shape both builders' request bodies take.
+pub(crate) fn chunk_stream(
+    chunks: ContextChunks,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static {
+    futures_util::stream::unfold(chunks, |mut chunks| async move {
+        chunks.recv().await.map(|chunk| (chunk, chunks))
+    })
+}
+
 /// Builds and returns the image id; the context is read from `chunks`.
 pub(crate) async fn build(
     builder: Builder,

@@ -19,9 +19,7 @@ pub(crate) async fn build(
     out: &mut Output<'_>,
     cancel: &CancellationToken,
 ) -> Result<String, ImageError> {
-    let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
-        chunks.recv().await.map(|chunk| (chunk, chunks))
-    });
+    let body = super::builder::chunk_stream(chunks);
     let build_args: HashMap<&str, &str> = request
         .build_args
         .iter()

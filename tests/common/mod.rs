@@ -230,3 +230,30 @@ pub fn releases(data_dir: &Path) -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
 }
+
+/// The resolved Dockerfile of service `main` in a detection.
+pub fn main_dockerfile(out: &Detected) -> String {
+    out.service("main")["dockerfile"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The notes of service `main`, one a line.
+pub fn main_notes(out: &Detected) -> String {
+    out.service("main")["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The tag a build made for `service` on `arch`.
+pub fn image_tag(run: &BuildRun, service: &str, arch: &str) -> String {
+    run.image(service, arch)["image"]
+        .as_str()
+        .expect("image tag")
+        .to_string()
+}

@@ -172,36 +172,30 @@ impl Plugin for GoPlugin {
         dockerfile = dockerfile.run(&format!(
             "CGO_ENABLED={cgo_flag} go build -trimpath -ldflags=\"-s -w\" -o /out/{binary} {package}"
         ));
-        dockerfile = if cgo {
-            let runtime = choose_base_image("debian", &target, None)
+        // cgo needs the C library at run time: a slim Debian; else nothing at all.
+        let runtime = if cgo {
+            let debian = choose_base_image("debian", &target, None)
                 .ok_or_else(|| no_base_image("debian", &target))?;
             notes.push(format!(
                 "builds {package} into /{binary} with cgo (import \"C\"), on {} for its C library",
-                runtime.image
+                debian.image
             ));
-            dockerfile
-                .stage(&runtime.image, None)
-                .copy_from(
-                    "build",
-                    "/etc/ssl/certs/ca-certificates.crt",
-                    "/etc/ssl/certs/",
-                )
-                .copy_from("build", &format!("/out/{binary}"), &format!("/{binary}"))
-                .cmd(&[&format!("/{binary}")])
+            debian.image
         } else {
             notes.push(format!(
                 "builds {package} into /{binary}, static (CGO_ENABLED=0), on scratch"
             ));
-            dockerfile
-                .stage("scratch", None)
-                .copy_from(
-                    "build",
-                    "/etc/ssl/certs/ca-certificates.crt",
-                    "/etc/ssl/certs/",
-                )
-                .copy_from("build", &format!("/out/{binary}"), &format!("/{binary}"))
-                .cmd(&[&format!("/{binary}")])
+            "scratch".to_string()
         };
+        dockerfile = dockerfile
+            .stage(&runtime, None)
+            .copy_from(
+                "build",
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/ssl/certs/",
+            )
+            .copy_from("build", &format!("/out/{binary}"), &format!("/{binary}"))
+            .cmd(&[&format!("/{binary}")]);
         Ok(BuildPlan::Service(ServicePlan {
             dockerfile: DockerfileSource::Generated(dockerfile.render()),
             build_args: Vec::new(),

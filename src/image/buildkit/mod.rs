@@ -42,9 +42,7 @@ pub(crate) async fn build(
     out: &mut Output<'_>,
     cancel: &CancellationToken,
 ) -> Result<String, ImageError> {
-    let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
-        chunks.recv().await.map(|chunk| (chunk, chunks))
-    });
+    let body = super::builder::chunk_stream(chunks);
     let json = |map: &std::collections::BTreeMap<String, String>| {
         encode(&serde_json::to_string(map).unwrap_or_else(|_| "{}".into()))
     };
