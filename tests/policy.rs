@@ -48,6 +48,27 @@ fn args<'a>(plugins: &'a tempfile::TempDir, policy: &'a tempfile::NamedTempFile)
     ]
 }
 
+/// `slipway detect --json` under `policy` with its own compile cache.
+fn detect_with_cache(
+    project: &tempfile::TempDir,
+    plugins: &tempfile::TempDir,
+    policy: &tempfile::NamedTempFile,
+    cache: &tempfile::TempDir,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args([
+            "detect",
+            project.path().to_str().unwrap(),
+            "--device-type",
+            "intel-nuc",
+            "--json",
+        ])
+        .args(args(plugins, policy))
+        .env("SLIPWAY_CACHE_DIR", cache.path())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_sha256_mismatch_is_refused_with_both_digests() {
     let plugins = plugin_dir(&[deno()]);
@@ -72,18 +93,7 @@ fn an_unpinned_file_is_never_compiled() {
     let cache = tempfile::tempdir().unwrap();
     let policy = policy(&format!("[plugin.deno]\nsha256 = \"{}\"\n", "1".repeat(64)));
     let project = project(&[("deno.json", "{}\n")]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args([
-            "detect",
-            project.path().to_str().unwrap(),
-            "--device-type",
-            "intel-nuc",
-            "--json",
-        ])
-        .args(args(&plugins, &policy))
-        .env("SLIPWAY_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
+    let out = detect_with_cache(&project, &plugins, &policy, &cache);
     assert_eq!(out.status.code(), Some(21));
     let digest = sha256_of(&deno());
     let entries: Vec<String> = fs::read_dir(cache.path().join("components"))
@@ -107,20 +117,7 @@ fn a_swapped_compiled_cache_entry_is_not_used() {
     let digest = sha256_of(&deno());
     let policy = policy(&format!("[plugin.deno]\nsha256 = \"{digest}\"\n"));
     let project = project(&[("deno.json", "{}\n")]);
-    let detect = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .args([
-                "detect",
-                project.path().to_str().unwrap(),
-                "--device-type",
-                "intel-nuc",
-                "--json",
-            ])
-            .args(args(&plugins, &policy))
-            .env("SLIPWAY_CACHE_DIR", cache.path())
-            .output()
-            .unwrap()
-    };
+    let detect = || detect_with_cache(&project, &plugins, &policy, &cache);
     assert_eq!(detect().status.code(), Some(0));
     let components = cache.path().join("components");
     let names: Vec<String> = fs::read_dir(&components)

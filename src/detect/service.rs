@@ -184,7 +184,7 @@ impl ServiceContext<'_> {
                 kind: ProblemKind::NothingDetected,
                 service: Some(name.to_string()),
                 plugin: None,
-                message: self.nothing_detected(name, &build.context),
+                message: self.nothing_detected(name, &build.context, names.as_deref()),
             });
             return None;
         };
@@ -217,7 +217,8 @@ impl ServiceContext<'_> {
 
     /// What was looked for, one plugin a line, and what the context seems
     /// to be when no plugin claims it.
-    fn nothing_detected(&self, name: &str, context: &str) -> String {
+    /// `names` is the context's listing, made once for `looks-for`.
+    fn nothing_detected(&self, name: &str, context: &str, names: Option<&[String]>) -> String {
         let mut message = format!(
             "service `{name}`: nothing detected in `{context}` for {}. Looked for:",
             self.target.device_type
@@ -234,10 +235,10 @@ impl ServiceContext<'_> {
             };
             message.push_str(&format!("\n  {}: {what}", plugin.info.name));
         }
-        let entries = self.project.entry_names(context);
-        match super::unclaimed::recognise(&entries) {
+        let entries = names.unwrap_or_default();
+        match super::unclaimed::recognise(entries) {
             Some(guess) => message.push_str(&format!("\n{guess}")),
-            None if entries.is_empty() => {
+            None if names.is_some_and(|n| n.is_empty()) => {
                 message.push_str(&format!("\n`{context}` is empty"));
             }
             None => {}

@@ -38,8 +38,6 @@ pub enum ImageError {
         found: String,
         message: String,
     },
-    #[error("build secrets ({ids}) need BuildKit, and this build uses the classic builder{why}")]
-    SecretsNeedBuildKit { ids: String, why: String },
     #[error("cancelled")]
     Cancelled,
     /// Another service's build of the same layers failed.

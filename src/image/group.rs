@@ -29,7 +29,6 @@ pub struct BuiltImage {
 /// What became of one job of a group.
 pub struct JobResult {
     pub job: ImageJob,
-    pub builder: Builder,
     pub started_at_ms: i64,
     pub result: Result<BuiltImage, ImageError>,
     pub log: CappedLog,
@@ -98,7 +97,6 @@ pub async fn build_group(
         };
         results.push(JobResult {
             job,
-            builder,
             started_at_ms,
             result,
             log,
@@ -121,16 +119,8 @@ async fn leader_build(
     out: &mut Output<'_>,
     cancel: &CancellationToken,
 ) -> Result<(Layers, Option<String>, Result<BuiltImage, ImageError>), ImageError> {
-    if !job.secrets.is_empty() && builder == Builder::Classic {
-        return Err(ImageError::SecretsNeedBuildKit {
-            ids: job.secrets.keys().cloned().collect::<Vec<_>>().join(", "),
-            why: if engine.has_buildkit {
-                " (--builder classic)".into()
-            } else {
-                format!(" (the engine at {} has no BuildKit)", engine.endpoint)
-            },
-        });
-    }
+    // Secrets need BuildKit; the pipeline refuses other builders for them
+    // before anything is recorded.
     let session = if job.secrets.is_empty() {
         None
     } else {

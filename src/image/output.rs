@@ -12,7 +12,8 @@ pub(crate) struct Output<'a> {
     pub service: &'a str,
     pub arch: &'a str,
     pub log: &'a mut CappedLog,
-    events: &'a Sender<BuildEvent>,
+    /// `None`: lines go to the log only (a stamp build's own progress).
+    events: Option<&'a Sender<BuildEvent>>,
     /// The step running now: its id (`2/5`, `build 2/4`) and instruction.
     pub step: Option<(String, String)>,
 }
@@ -28,7 +29,18 @@ impl<'a> Output<'a> {
             service,
             arch,
             log,
-            events,
+            events: Some(events),
+            step: None,
+        }
+    }
+
+    /// Output kept in `log` only, sent nowhere.
+    pub fn quiet(service: &'a str, arch: &'a str, log: &'a mut CappedLog) -> Output<'a> {
+        Output {
+            service,
+            arch,
+            log,
+            events: None,
             step: None,
         }
     }
@@ -52,7 +64,9 @@ impl<'a> Output<'a> {
             (Some(step), None) => event.step(step).message(text),
             (None, _) => event.message(text),
         };
-        let _ = self.events.send(event).await;
+        if let Some(events) = self.events {
+            let _ = events.send(event).await;
+        }
     }
 
     /// A line Slipway itself adds to the log (`[slipway] ...`).
@@ -62,10 +76,11 @@ impl<'a> Output<'a> {
 
     /// An event about this image other than a log line.
     pub async fn event(&self, kind: EventKind, message: String) {
-        let _ = self
-            .events
-            .send(BuildEvent::for_image(kind, self.service, self.arch).message(message))
-            .await;
+        if let Some(events) = self.events {
+            let _ = events
+                .send(BuildEvent::for_image(kind, self.service, self.arch).message(message))
+                .await;
+        }
     }
 
     /// The current step as errors name it: `2/5 RUN make`.

@@ -58,12 +58,8 @@ pub(crate) async fn stamp(
     };
     // The stamp's own progress is noise in the service's log.
     let mut quiet = super::log::CappedLog::default();
-    let (discard, mut drain) = tokio::sync::mpsc::channel(64);
-    let drainer = tokio::spawn(async move { while drain.recv().await.is_some() {} });
-    let mut stamp_out = Output::new(out.service, out.arch, &mut quiet, &discard);
+    let mut stamp_out = Output::quiet(out.service, out.arch, &mut quiet);
     let built = builder::build(builder, engine, &request, chunks, &mut stamp_out, cancel).await;
-    drop(discard);
-    let _ = drainer.await;
     match built {
         Ok(id) => Ok(id),
         Err(ImageError::Step { message, .. }) => Err(ImageError::Engine {

@@ -16,7 +16,6 @@ pub fn settle(done: JobResult) -> (ImageOutcome, BuildEvent) {
         started_at_ms,
         result,
         log,
-        ..
     } = done;
     let ended_at_ms = now_ms();
     let base = |kind| BuildEvent::for_image(kind, &job.service, &job.arch);

@@ -114,21 +114,6 @@ impl ProjectDir {
         Ok(canonical)
     }
 
-    /// The names in a directory of the project (at most 10,000, sorted);
-    /// empty when it cannot be listed.
-    pub fn entry_names(&self, dir: &str) -> Vec<String> {
-        let Ok(entries) = self.dir.read_dir(if dir.is_empty() { "." } else { dir }) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .take(10_000)
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
     /// Whether a regular file exists at `path` (relative to the root).
     pub fn is_file(&self, path: &str) -> bool {
         self.dir.metadata(path).is_ok_and(|m| m.is_file())
