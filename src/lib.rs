@@ -5,12 +5,16 @@
 //! Data flows one way through the stages, one module each:
 //! `source` -> `detect` (runs `plugin_host`) -> `plan` -> build -> release -> rollout.
 
+pub mod access;
+pub mod app;
 pub mod catalogue;
 pub mod detect;
 pub mod image;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin_host;
+pub mod registry;
 pub mod release;
 pub mod source;
+pub mod store;
 pub mod target;

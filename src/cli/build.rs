@@ -109,6 +109,8 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
         context: args.context.clone(),
         source: SourceKind::Local,
         commit: None,
+        queued: None,
+        registry: None,
     };
     let (host, plugins) = args.plugins.host_and_plugins()?;
     let store = SharedStore::new(args.store.open()?);

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::build::{seconds, summary};
 use super::{exit, table, StoreArgs};
-use slipway::release::{format_ms, ReleaseFilter, ReleaseStore, Status, StoreError};
+use slipway::release::{format_ms, ReleaseFilter, Status};
+use slipway::store::{ReleaseStore, StoreError};
 
 #[derive(Args)]
 pub(crate) struct ReleasesArgs {
@@ -56,6 +57,7 @@ pub(crate) fn list(args: ReleasesArgs) -> anyhow::Result<u8> {
         app: args.app,
         status,
         limit: Some(args.limit),
+        ..ReleaseFilter::default()
     })?;
     if args.json {
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&releases)?));

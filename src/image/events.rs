@@ -22,6 +22,8 @@ pub enum EventKind {
     Cancelled,
     /// A service with a prebuilt image: nothing to build.
     Prebuilt,
+    /// The image is in the registry; `message` is its digest reference.
+    Pushed,
     /// The release ended; `message` is its status.
     Finished,
 }

@@ -30,6 +30,7 @@ use crate::image::platform::Platform;
 use crate::image::{build_group, Builder, Engine, EngineConfig, EngineError, Engines};
 use crate::plan::jobs::{ImageJob, LowerError, PlannedImage};
 use crate::plugin_host::{PluginHost, PluginSet};
+use crate::registry::{Registry, RegistryError};
 use crate::release::{
     now_ms, ImageRecord, ImageStatus, NewImage, NewRelease, Release, SharedStore, SourceKind,
     Status, StoreError,
@@ -66,6 +67,18 @@ pub struct BuildRequest {
     pub builder: Option<Builder>,
     pub source: SourceKind,
     pub commit: Option<String>,
+    /// A release the service queued: it is built under its id and hash
+    /// instead of a new one being recorded.
+    pub queued: Option<QueuedRelease>,
+    /// Where every built image is pushed; its digest is recorded.
+    pub registry: Option<Registry>,
+}
+
+/// A release recorded as `queued` and claimed for building.
+#[derive(Debug, Clone)]
+pub struct QueuedRelease {
+    pub id: i64,
+    pub hash: String,
 }
 
 /// A finished release and its images.
@@ -169,9 +182,13 @@ pub async fn run(
         .iter()
         .map(|image| new_image(image, builders.get(&image.arch).copied()))
         .collect();
+    let queued = request.queued.as_ref().map(|q| q.id);
     let (release, record_ids) = store
         .call(move |store| {
-            let release = store.create_release(&new_release)?;
+            let release = match queued {
+                Some(id) => store.record_plan(id, &new_release)?,
+                None => store.create_release(&new_release)?,
+            };
             let ids = new_images
                 .iter()
                 .map(|image| store.add_image(release.id, image))
@@ -244,6 +261,8 @@ pub async fn run(
     let mut save_logs = tokio::time::interval(LOG_SAVE_INTERVAL);
     let mut failures = Vec::new();
     let mut cancelled = false;
+    // Built images to push: (record, service, arch, image id).
+    let mut built_images: Vec<(i64, String, String, String)> = Vec::new();
     loop {
         tokio::select! {
             biased;
@@ -304,6 +323,11 @@ pub async fn run(
                         failures.push(event.error.clone().unwrap_or_default());
                     }
                     cancelled |= outcome.status == ImageStatus::Cancelled;
+                    if let (Some(id), Some(service), Some(arch)) =
+                        (&outcome.image_id, &event.service, &event.arch)
+                    {
+                        built_images.push((record, service.clone(), arch.clone(), id.clone()));
+                    }
                     store.call(move |s| s.finish_image(record, &outcome)).await?;
                     let _ = events.send(event).await;
                 }
@@ -331,13 +355,33 @@ pub async fn run(
         }
     }
 
-    let (status, error) = if cancelled || cancel.is_cancelled() {
+    let (mut status, mut error) = if cancelled || cancel.is_cancelled() {
         (Status::Cancelled, Some("cancelled by the user".to_string()))
     } else if !failures.is_empty() {
         (Status::Failed, Some(failures.join("\n")))
     } else {
         (Status::Success, None)
     };
+    if let (Status::Success, Some(registry)) = (status, &request.registry) {
+        let pushed = push_images(
+            registry,
+            &engines,
+            &store,
+            &release,
+            built_images,
+            &events,
+            &cancel,
+        )
+        .await;
+        match pushed {
+            Ok(()) => {}
+            Err(PushFailure::Cancelled) => {
+                (status, error) = (Status::Cancelled, Some("cancelled by the user".into()))
+            }
+            Err(PushFailure::Registry(e)) => (status, error) = (Status::Failed, Some(e.to_string())),
+            Err(PushFailure::Store(e)) => return Err(e.into()),
+        }
+    }
     let release_id = release.id;
     let built = store
         .call(move |s| {
@@ -352,6 +396,62 @@ pub async fn run(
         .send(BuildEvent::new(EventKind::Finished).message(status.as_str()))
         .await;
     Ok(built)
+}
+
+enum PushFailure {
+    Cancelled,
+    Registry(RegistryError),
+    Store(StoreError),
+}
+
+/// Pushes every built image, one at a time per release (the registry
+/// dedupes shared layers), recording each digest as it lands.
+async fn push_images(
+    registry: &Registry,
+    engines: &Engines,
+    store: &SharedStore,
+    release: &Release,
+    built: Vec<(i64, String, String, String)>,
+    events: &mpsc::Sender<BuildEvent>,
+    cancel: &CancellationToken,
+) -> Result<(), PushFailure> {
+    for (record, service, arch, image_id) in built {
+        let engine = engines
+            .for_arch(&arch)
+            .expect("connected an engine for every planned arch");
+        let tag = format!("{}-{arch}", release.hash);
+        let pushed = tokio::select! {
+            pushed = registry.push(&engine, &image_id, &release.app, &service, &tag) => pushed,
+            _ = cancel.cancelled() => return Err(PushFailure::Cancelled),
+        };
+        let pushed = match pushed {
+            Ok(pushed) => pushed,
+            Err(e) => {
+                let _ = events
+                    .send(BuildEvent::for_image(EventKind::Failed, &service, &arch).error(e.to_string()))
+                    .await;
+                return Err(PushFailure::Registry(e));
+            }
+        };
+        // The local tag only served the push; the digest names the image now.
+        let _ = engine
+            .docker
+            .remove_image(
+                &pushed.tagged,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+        let reference = pushed.reference.clone();
+        store
+            .call(move |s| s.set_registry_reference(record, &reference))
+            .await
+            .map_err(PushFailure::Store)?;
+        let _ = events
+            .send(BuildEvent::for_image(EventKind::Pushed, &service, &arch).message(pushed.reference))
+            .await;
+    }
+    Ok(())
 }
 
 /// The builder of each arch: the one asked for, else BuildKit where the

@@ -35,7 +35,10 @@ pub fn prepare(
     check_one_device_type_per_arch(&request.device_types)?;
     let project = ProjectDir::open(&request.project)?;
     let app = request.app.clone().unwrap_or_else(|| project.name());
-    let hash = crate::release::new_release_hash(&app);
+    let hash = match &request.queued {
+        Some(queued) => queued.hash.clone(),
+        None => crate::release::new_release_hash(&app),
+    };
 
     let mut plans = Vec::new();
     for device in &request.device_types {

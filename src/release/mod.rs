@@ -5,58 +5,21 @@
 //! close its release, so every start of a store marks releases whose builder is
 //! gone as `interrupted` (see [`liveness`]).
 //!
-//! [`ReleaseStore`] is the access layer; [`sqlite::SqliteStore`] is the
-//! embedded backend. The SQL sticks to what PostgreSQL also speaks (integer
-//! milliseconds for time, text for JSON) so a second backend can follow.
-
-pub mod liveness;
-mod migrations;
-pub mod shared;
-pub mod sqlite;
-
-use std::path::PathBuf;
+//! A release the service accepted waits `queued` until a build slot and its
+//! app are free. The records are kept by the [`crate::store`].
 
 use serde::Serialize;
 
 use crate::plan::{Command, Hook};
 
-pub use shared::SharedStore;
-pub use sqlite::SqliteStore;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("release database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("release database {path} has schema version {found}, newer than this slipway knows ({known}); upgrade slipway")]
-    SchemaTooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
-    #[error("release database: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("release data dir {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("no release {0}")]
-    NotFound(i64),
-    #[error("release database call stopped unexpectedly: {0}")]
-    Task(String),
-    #[error("release database holds an unknown {field} `{value}`")]
-    Corrupt { field: &'static str, value: String },
-}
+pub use crate::store::{SharedStore, SqliteStore, Store, StoreError};
 
 /// Where the release stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// Accepted by the service, waiting for a build slot.
+    Queued,
     Running,
     Success,
     Failed,
@@ -68,7 +31,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
+        Status::Queued,
         Status::Running,
         Status::Success,
         Status::Failed,
@@ -78,6 +42,7 @@ impl Status {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Queued => "queued",
             Status::Running => "running",
             Status::Success => "success",
             Status::Failed => "failed",
@@ -89,6 +54,11 @@ impl Status {
 
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Whether the release can still change.
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Queued | Status::Running)
     }
 }
 
@@ -157,6 +127,8 @@ pub struct Release {
     pub composition: String,
     pub hooks: Vec<Hook>,
     pub error: Option<String>,
+    /// When the service accepted it (none for a local build).
+    pub queued_at_ms: Option<i64>,
 }
 
 /// The state of one image of a release.
@@ -256,6 +228,8 @@ pub struct ImageRecord {
     pub command: Option<Command>,
     pub builder: Option<String>,
     pub image_id: Option<String>,
+    /// Where the image was pushed, `HOST/APP/SERVICE@sha256:...`.
+    pub registry_reference: Option<String>,
     pub size_bytes: Option<i64>,
     pub context_bytes: Option<i64>,
     pub log: String,
@@ -270,29 +244,17 @@ pub struct ImageRecord {
 pub struct ReleaseFilter {
     pub app: Option<String>,
     pub status: Option<Status>,
+    /// A full commit id or a prefix of one.
+    pub commit: Option<String>,
+    /// Releases built for this device type.
+    pub device_type: Option<String>,
+    /// Started at or after (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Started before (Unix milliseconds).
+    pub until_ms: Option<i64>,
+    /// Only releases older than this id (the cursor of the previous page).
+    pub before_id: Option<i64>,
     pub limit: Option<u32>,
-}
-
-/// The access layer every backend implements.
-pub trait ReleaseStore {
-    /// Opens a release as `running`, owned by this process until it is finished.
-    fn create_release(&mut self, new: &NewRelease) -> Result<Release, StoreError>;
-    fn add_image(&mut self, release: i64, image: &NewImage) -> Result<i64, StoreError>;
-    fn start_image(&mut self, image: i64, at_ms: i64) -> Result<(), StoreError>;
-    fn finish_image(&mut self, image: i64, outcome: &ImageOutcome) -> Result<(), StoreError>;
-    /// The log of a running image so far, so a killed build keeps what it printed.
-    fn save_log(&mut self, image: i64, log: &str) -> Result<(), StoreError>;
-    /// Closes a release; images still queued or running take the release's status.
-    fn finish_release(
-        &mut self,
-        release: i64,
-        status: Status,
-        error: Option<&str>,
-        ended_at_ms: i64,
-    ) -> Result<(), StoreError>;
-    fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError>;
-    fn get(&self, id: i64) -> Result<Release, StoreError>;
-    fn images(&self, release: i64) -> Result<Vec<ImageRecord>, StoreError>;
 }
 
 /// Now, as Unix milliseconds.

@@ -52,4 +52,31 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE images ADD COLUMN builder TEXT;
     "#,
+    // 4: the service: apps, tokens, the queue (queued releases), saved
+    // views, registry references.
+    r#"
+    CREATE TABLE apps (
+        name           TEXT    PRIMARY KEY,
+        device_types   TEXT    NOT NULL,
+        webhook_secret TEXT,
+        created_at_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_hash    TEXT    NOT NULL UNIQUE,
+        scope         TEXT    NOT NULL,
+        app           TEXT    REFERENCES apps (name) ON DELETE CASCADE,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE views (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        name          TEXT    NOT NULL UNIQUE,
+        filter        TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    ALTER TABLE releases ADD COLUMN queued_at_ms INTEGER;
+    ALTER TABLE images ADD COLUMN registry_reference TEXT;
+    CREATE INDEX releases_by_commit ON releases (commit_sha);
+    CREATE INDEX releases_by_start ON releases (started_at_ms);
+    "#,
 ];

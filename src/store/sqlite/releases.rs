@@ -1,133 +1,16 @@
-//! The embedded backend: one SQLite file under the data dir, in WAL mode so
-//! `slipway releases` reads while a build writes.
+//! Releases, images and the queue in SQLite.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use rusqlite::{params, OptionalExtension, Row};
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
-use super::liveness::{self, Ownership};
-use super::migrations::MIGRATIONS;
-use super::{
+use super::{liveness, SqliteStore};
+use crate::release::{
     now_ms, ImageOutcome, ImageRecord, ImageStatus, NewImage, NewRelease, Release, ReleaseFilter,
-    ReleaseStore, SourceKind, Status, StoreError,
+    SourceKind, Status,
 };
-
-pub struct SqliteStore {
-    conn: Connection,
-    locks: PathBuf,
-    /// Releases this process builds, by id; dropping one gives it up.
-    owned: HashMap<i64, Ownership>,
-}
-
-impl SqliteStore {
-    /// Opens (or creates) `<data_dir>/releases.sqlite`, migrates it, and marks
-    /// releases whose builder died as interrupted.
-    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
-        let path = data_dir.join("releases.sqlite");
-        let open_error = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-        let conn = Connection::open(&path).map_err(open_error)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(open_error)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_error)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_error)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_error)?;
-        migrate(&conn, &path)?;
-        let store = SqliteStore {
-            conn,
-            locks: data_dir.join("running"),
-            owned: HashMap::new(),
-        };
-        store.mark_interrupted()?;
-        Ok(store)
-    }
-
-    fn mark_interrupted(&self) -> Result<(), StoreError> {
-        let mut running = self
-            .conn
-            .prepare("SELECT id, hash FROM releases WHERE status = 'running'")?;
-        let rows: Vec<(i64, String)> = running
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (id, hash) in rows {
-            let abandoned =
-                liveness::is_abandoned(&self.locks, &hash).map_err(|source| StoreError::Io {
-                    path: self.locks.clone(),
-                    source,
-                })?;
-            if abandoned {
-                tracing::info!(release = id, "builder gone: release interrupted");
-                self.close(
-                    id,
-                    Status::Interrupted,
-                    Some("the build process ended before the release was finished"),
-                    now_ms(),
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    fn close(
-        &self,
-        release: i64,
-        status: Status,
-        error: Option<&str>,
-        ended_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        let image_status = match status {
-            Status::Success => ImageStatus::Success,
-            Status::Failed | Status::Cancelled => ImageStatus::Cancelled,
-            Status::Interrupted | Status::Running | Status::Unknown => ImageStatus::Interrupted,
-        };
-        self.conn.execute(
-            "UPDATE images SET status = ?2, ended_at_ms = COALESCE(ended_at_ms, ?3)
-             WHERE release_id = ?1 AND status IN ('queued', 'running')",
-            params![release, image_status.as_str(), ended_at_ms],
-        )?;
-        let changed = self.conn.execute(
-            "UPDATE releases SET status = ?2, error = ?3, ended_at_ms = ?4 WHERE id = ?1",
-            params![release, status.as_str(), error, ended_at_ms],
-        )?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(release));
-        }
-        Ok(())
-    }
-}
-
-fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(StoreError::SchemaTooNew {
-            path: path.to_path_buf(),
-            found: version,
-            known,
-        });
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
+use crate::store::{ReleaseStore, StoreError};
 
 const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
-     started_at_ms, ended_at_ms, composition, error, hooks";
+     started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms";
 
 fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> {
     let source: String = row.get(4)?;
@@ -167,6 +50,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> 
         composition: row.get(9)?,
         hooks,
         error: row.get(10)?,
+        queued_at_ms: row.get(12)?,
     }))
 }
 
@@ -200,6 +84,88 @@ impl ReleaseStore for SqliteStore {
         let id = self.conn.last_insert_rowid();
         self.owned.insert(id, ownership);
         self.get(id)
+    }
+
+    fn enqueue_release(&mut self, new: &NewRelease) -> Result<Release, StoreError> {
+        let now = now_ms();
+        self.conn.execute(
+            "INSERT INTO releases (hash, app, commit_sha, source, status, device_types,
+                                   started_at_ms, queued_at_ms, composition, hooks)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?6, ?7, ?8)",
+            params![
+                new.hash,
+                new.app,
+                new.commit,
+                new.source.as_str(),
+                serde_json::to_string(&new.device_types).unwrap_or_default(),
+                now,
+                new.composition,
+                serde_json::to_string(&new.hooks).unwrap_or_else(|_| "[]".into())
+            ],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        self.get(id)
+    }
+
+    fn claim_next(&mut self) -> Result<Option<Release>, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let next: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, hash FROM releases r
+                 WHERE status = 'queued'
+                   AND NOT EXISTS (SELECT 1 FROM releases o
+                                   WHERE o.app = r.app AND o.status = 'running')
+                 ORDER BY id LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((id, hash)) = next else {
+            return Ok(None);
+        };
+        let ownership = liveness::claim(&self.locks, &hash).map_err(|source| StoreError::Io {
+            path: self.locks.clone(),
+            source,
+        })?;
+        tx.execute(
+            "UPDATE releases SET status = 'running', started_at_ms = ?2
+             WHERE id = ?1 AND status = 'queued'",
+            params![id, now_ms()],
+        )?;
+        tx.commit()?;
+        self.owned.insert(id, ownership);
+        Ok(Some(self.get(id)?))
+    }
+
+    fn record_plan(&mut self, release: i64, new: &NewRelease) -> Result<Release, StoreError> {
+        self.conn.execute(
+            "UPDATE releases SET composition = ?2, hooks = ?3 WHERE id = ?1",
+            params![
+                release,
+                new.composition,
+                serde_json::to_string(&new.hooks).unwrap_or_else(|_| "[]".into())
+            ],
+        )?;
+        self.get(release)
+    }
+
+    fn set_registry_reference(&mut self, image: i64, reference: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE images SET registry_reference = ?2 WHERE id = ?1",
+            params![image, reference],
+        )?;
+        Ok(())
+    }
+
+    fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT status, COUNT(*) FROM releases GROUP BY status")?;
+        let rows = statement.query_map([], |row| {
+            let status: String = row.get(0)?;
+            Ok((Status::parse(&status).unwrap_or(Status::Unknown), row.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn add_image(&mut self, release: i64, image: &NewImage) -> Result<i64, StoreError> {
@@ -281,13 +247,23 @@ impl ReleaseStore for SqliteStore {
         let sql = format!(
             "SELECT {RELEASE_COLUMNS} FROM releases
              WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR status = ?2)
-             ORDER BY id DESC LIMIT ?3"
+               AND (?3 IS NULL OR commit_sha LIKE ?3 || '%')
+               AND (?4 IS NULL OR device_types LIKE '%\"' || ?4 || '\"%')
+               AND (?5 IS NULL OR started_at_ms >= ?5)
+               AND (?6 IS NULL OR started_at_ms < ?6)
+               AND (?7 IS NULL OR id < ?7)
+             ORDER BY id DESC LIMIT ?8"
         );
         let mut statement = self.conn.prepare(&sql)?;
         let rows = statement.query_map(
             params![
                 filter.app,
                 filter.status.map(Status::as_str),
+                filter.commit,
+                filter.device_type,
+                filter.since_ms,
+                filter.until_ms,
+                filter.before_id,
                 filter.limit.map(i64::from).unwrap_or(-1)
             ],
             release_from_row,
@@ -311,7 +287,7 @@ impl ReleaseStore for SqliteStore {
         let mut statement = self.conn.prepare(
             "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
                     dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
-                    started_at_ms, ended_at_ms, command, builder
+                    started_at_ms, ended_at_ms, command, builder, registry_reference
              FROM images WHERE release_id = ?1 ORDER BY service, arch",
         )?;
         let rows = statement.query_map(params![release], |row| {
@@ -344,6 +320,7 @@ impl ReleaseStore for SqliteStore {
                 command,
                 builder: row.get(18)?,
                 image_id: row.get(10)?,
+                registry_reference: row.get(19)?,
                 size_bytes: row.get(11)?,
                 context_bytes: row.get(12)?,
                 log: row.get(13)?,

@@ -3,15 +3,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{ReleaseStore, StoreError};
+use super::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct SharedStore {
-    inner: Arc<Mutex<Box<dyn ReleaseStore + Send>>>,
+    inner: Arc<Mutex<Box<dyn Store + Send>>>,
 }
 
 impl SharedStore {
-    pub fn new(store: impl ReleaseStore + Send + 'static) -> SharedStore {
+    pub fn new(store: impl Store + Send + 'static) -> SharedStore {
         SharedStore {
             inner: Arc::new(Mutex::new(Box::new(store))),
         }
@@ -21,7 +21,7 @@ impl SharedStore {
     pub async fn call<T, F>(&self, call: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut dyn ReleaseStore) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {

@@ -1,0 +1,128 @@
+//! The one store: apps, access tokens, releases and their images, the build
+//! queue (queued releases) and saved views, behind one interface.
+//!
+//! [`Store`] is what callers use; each part of it is a trait of its own so
+//! every backend file keeps one job. [`sqlite::SqliteStore`] is the embedded
+//! backend. The SQL sticks to what PostgreSQL also speaks (integer
+//! milliseconds for time, text for JSON) so a second backend can follow.
+
+pub mod liveness;
+mod migrations;
+pub mod shared;
+pub mod sqlite;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::access::Scope;
+use crate::app::App;
+use crate::release::{ImageOutcome, ImageRecord, NewImage, NewRelease, Release, ReleaseFilter, Status};
+
+pub use shared::SharedStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("release database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("release database {path} has schema version {found}, newer than this slipway knows ({known}); upgrade slipway")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("release database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("release data dir {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no release {0}")]
+    NotFound(i64),
+    #[error("no app `{0}`")]
+    NoApp(String),
+    #[error("{what} `{name}` already exists")]
+    Exists { what: &'static str, name: String },
+    #[error("release database call stopped unexpectedly: {0}")]
+    Task(String),
+    #[error("release database holds an unknown {field} `{value}`")]
+    Corrupt { field: &'static str, value: String },
+}
+
+/// Releases, their images and the build queue.
+pub trait ReleaseStore {
+    /// Opens a release as `running`, owned by this process until it is finished.
+    fn create_release(&mut self, new: &NewRelease) -> Result<Release, StoreError>;
+    /// Records a release as `queued`: it waits for [`ReleaseStore::claim_next`].
+    fn enqueue_release(&mut self, new: &NewRelease) -> Result<Release, StoreError>;
+    /// The oldest queued release whose app has no running build, now
+    /// `running` and owned by this process; `None` when nothing can start.
+    fn claim_next(&mut self) -> Result<Option<Release>, StoreError>;
+    /// What detection found for a claimed release (composition, hooks).
+    fn record_plan(&mut self, release: i64, new: &NewRelease) -> Result<Release, StoreError>;
+    fn add_image(&mut self, release: i64, image: &NewImage) -> Result<i64, StoreError>;
+    fn start_image(&mut self, image: i64, at_ms: i64) -> Result<(), StoreError>;
+    fn finish_image(&mut self, image: i64, outcome: &ImageOutcome) -> Result<(), StoreError>;
+    /// Where an image was pushed (`HOST/APP/SERVICE@sha256:...`).
+    fn set_registry_reference(&mut self, image: i64, reference: &str) -> Result<(), StoreError>;
+    /// The log of a running image so far, so a killed build keeps what it printed.
+    fn save_log(&mut self, image: i64, log: &str) -> Result<(), StoreError>;
+    /// Closes a release; images still queued or running take the release's status.
+    fn finish_release(
+        &mut self,
+        release: i64,
+        status: Status,
+        error: Option<&str>,
+        ended_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError>;
+    fn get(&self, id: i64) -> Result<Release, StoreError>;
+    fn images(&self, release: i64) -> Result<Vec<ImageRecord>, StoreError>;
+    /// How many releases are in each status (for metrics).
+    fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError>;
+}
+
+/// Apps and their webhook secrets.
+pub trait AppStore {
+    fn create_app(&mut self, app: &App) -> Result<(), StoreError>;
+    fn app(&self, name: &str) -> Result<Option<App>, StoreError>;
+    fn apps(&self) -> Result<Vec<App>, StoreError>;
+    /// The secret GitHub signs pushes with. Kept as given: checking an HMAC
+    /// needs the key itself.
+    fn set_webhook_secret(&mut self, app: &str, secret: &str) -> Result<(), StoreError>;
+    fn webhook_secret(&self, app: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Access tokens, by the SHA-256 of the token (the token itself is never stored).
+pub trait TokenStore {
+    fn add_token(&mut self, hash: &str, scope: &Scope) -> Result<(), StoreError>;
+    fn token_scope(&self, hash: &str) -> Result<Option<Scope>, StoreError>;
+    fn has_admin_token(&self) -> Result<bool, StoreError>;
+}
+
+/// A named release filter people come back to.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavedView {
+    pub id: i64,
+    pub name: String,
+    pub filter: serde_json::Value,
+    pub created_at_ms: i64,
+}
+
+pub trait ViewStore {
+    fn save_view(&mut self, name: &str, filter: &serde_json::Value)
+        -> Result<SavedView, StoreError>;
+    fn views(&self) -> Result<Vec<SavedView>, StoreError>;
+}
+
+/// Everything a backend keeps.
+pub trait Store: ReleaseStore + AppStore + TokenStore + ViewStore {}
+
+impl<T: ReleaseStore + AppStore + TokenStore + ViewStore> Store for T {}

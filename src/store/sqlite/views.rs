@@ -1,0 +1,50 @@
+//! Saved release views in SQLite.
+
+use rusqlite::params;
+
+use super::SqliteStore;
+use crate::release::now_ms;
+use crate::store::{SavedView, StoreError, ViewStore};
+
+impl ViewStore for SqliteStore {
+    fn save_view(
+        &mut self,
+        name: &str,
+        filter: &serde_json::Value,
+    ) -> Result<SavedView, StoreError> {
+        let now = now_ms();
+        // Saving a view under an existing name replaces its filter.
+        self.conn.execute(
+            "INSERT INTO views (name, filter, created_at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET filter = excluded.filter",
+            params![name, filter.to_string(), now],
+        )?;
+        let id = self.conn.query_row(
+            "SELECT id FROM views WHERE name = ?1",
+            params![name],
+            |row| row.get(0),
+        )?;
+        Ok(SavedView {
+            id,
+            name: name.to_string(),
+            filter: filter.clone(),
+            created_at_ms: now,
+        })
+    }
+
+    fn views(&self) -> Result<Vec<SavedView>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT id, name, filter, created_at_ms FROM views ORDER BY name")?;
+        let rows = statement.query_map([], |row| {
+            let filter: String = row.get(2)?;
+            Ok(SavedView {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                filter: serde_json::from_str(&filter).unwrap_or(serde_json::Value::Null),
+                created_at_ms: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
