@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod plugin_host;
 pub mod registry;
+pub mod service;
 pub mod release;
 pub mod source;
 pub mod store;

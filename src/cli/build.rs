@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::HumanProgress;
@@ -173,11 +172,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
     if json {
         super::emit(&format!(
             "{}\n",
-            json!({
-                "kind": "summary",
-                "release": built.release,
-                "images": built.images.iter().map(image_summary).collect::<Vec<_>>(),
-            })
+            slipway::release::summary::summary_json(&built.release, &built.images)
         ));
     } else {
         super::emit(&summary(&built.release, &built.images));
@@ -198,7 +193,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
     })
 }
 
-async fn wait_for_stop_signal() {
+pub(crate) async fn wait_for_stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut terminate) => {
@@ -215,25 +210,6 @@ async fn wait_for_stop_signal() {
 
 fn parse_builder(text: &str) -> Result<Builder, String> {
     Builder::parse(text).ok_or_else(|| format!("`{text}`: expected buildkit or classic"))
-}
-
-fn image_summary(image: &ImageRecord) -> serde_json::Value {
-    json!({
-        "service": image.service,
-        "arch": image.arch,
-        "device_type": image.device_type,
-        "platform": image.platform,
-        "status": image.status,
-        "project_type": image.project_type,
-        "plugin": image.plugin,
-        "builder": image.builder,
-        "image": image.reference,
-        "image_id": image.image_id,
-        "size_bytes": image.size_bytes,
-        "context_bytes": image.context_bytes,
-        "duration_ms": image.duration_ms,
-        "error": image.error,
-    })
 }
 
 pub(crate) fn summary(release: &Release, images: &[ImageRecord]) -> String {

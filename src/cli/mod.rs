@@ -5,7 +5,10 @@ mod detect;
 mod plugin;
 mod plugin_author;
 mod progress;
+mod git_hook;
+mod push;
 mod releases;
+mod serve;
 mod table;
 
 use std::path::PathBuf;
@@ -59,6 +62,13 @@ enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Run the builder service: git push, uploads, webhooks, the release API.
+    Serve(serve::ServeArgs),
+    /// Upload a project to a Slipway service and build it there.
+    Push(push::PushArgs),
+    /// Run by the service's git repositories (not for people).
+    #[command(hide = true, name = "git-hook")]
+    GitHook { stage: String },
     /// List the device types Slipway builds for.
     DeviceTypes {
         #[arg(long)]
@@ -141,7 +151,11 @@ pub(crate) struct StoreArgs {
 
 impl StoreArgs {
     pub(crate) fn open(&self) -> anyhow::Result<slipway::release::SqliteStore> {
-        let dir = match &self.data_dir {
+        Ok(slipway::release::SqliteStore::open(&self.dir()?)?)
+    }
+
+    pub(crate) fn dir(&self) -> anyhow::Result<PathBuf> {
+        Ok(match &self.data_dir {
             Some(dir) => dir.clone(),
             None => std::env::var_os("XDG_DATA_HOME")
                 .map(PathBuf::from)
@@ -150,8 +164,7 @@ impl StoreArgs {
                 .ok_or_else(|| {
                     anyhow::anyhow!("no data dir: set SLIPWAY_DATA_DIR or pass --data-dir")
                 })?,
-        };
-        Ok(slipway::release::SqliteStore::open(&dir)?)
+        })
     }
 }
 
@@ -175,6 +188,9 @@ pub fn main() -> ExitCode {
         Command::Release(command) => releases::run(command),
         Command::Plugin(command) => plugin::run(command),
         Command::DeviceTypes { json } => plugin::device_types(json),
+        Command::Serve(args) => serve::run(args),
+        Command::Push(args) => push::run(args),
+        Command::GitHook { stage } => git_hook::run(&stage),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

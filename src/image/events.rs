@@ -1,9 +1,9 @@
 //! What a build reports while it runs. One flat shape, so `--json` is plain
 //! newline-delimited JSON a machine can filter on `kind`, `service`, `arch`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     /// The release exists; `message` is its id.
@@ -28,7 +28,7 @@ pub enum EventKind {
     Finished,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildEvent {
     /// Unix milliseconds.
     pub time: i64,

@@ -169,6 +169,7 @@ pub async fn run(
         app: prepared.app.clone(),
         commit: request.commit.clone(),
         source: request.source,
+        source_url: None,
         device_types: request
             .device_types
             .iter()

@@ -8,6 +8,8 @@
 //! A release the service accepted waits `queued` until a build slot and its
 //! app are free. The records are kept by the [`crate::store`].
 
+pub mod summary;
+
 use serde::Serialize;
 
 use crate::plan::{Command, Hook};
@@ -102,6 +104,8 @@ pub struct NewRelease {
     pub app: String,
     pub commit: Option<String>,
     pub source: SourceKind,
+    /// Where the service fetches the commit from (a linked repo's clone URL).
+    pub source_url: Option<String>,
     pub device_types: Vec<String>,
     /// The compose file, or the default single-service composition.
     pub composition: String,
@@ -118,6 +122,8 @@ pub struct Release {
     pub app: String,
     pub commit: Option<String>,
     pub source: SourceKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
     pub status: Status,
     pub device_types: Vec<String>,
     /// Unix milliseconds.

@@ -1,6 +1,10 @@
 //! The project being built, as a directory tree Slipway reads without ever
 //! leaving it. Later sources (git push, tar upload) unpack into one of these.
 
+pub mod git;
+pub mod tar;
+pub mod unpack;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

@@ -75,6 +75,7 @@ pub const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL
     );
     ALTER TABLE releases ADD COLUMN queued_at_ms INTEGER;
+    ALTER TABLE releases ADD COLUMN source_url TEXT;
     ALTER TABLE images ADD COLUMN registry_reference TEXT;
     CREATE INDEX releases_by_commit ON releases (commit_sha);
     CREATE INDEX releases_by_start ON releases (started_at_ms);

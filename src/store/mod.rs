@@ -62,6 +62,8 @@ pub trait ReleaseStore {
     fn create_release(&mut self, new: &NewRelease) -> Result<Release, StoreError>;
     /// Records a release as `queued`: it waits for [`ReleaseStore::claim_next`].
     fn enqueue_release(&mut self, new: &NewRelease) -> Result<Release, StoreError>;
+    /// Cancels a release that has not started; false when it is not queued.
+    fn cancel_queued(&mut self, release: i64) -> Result<bool, StoreError>;
     /// The oldest queued release whose app has no running build, now
     /// `running` and owned by this process; `None` when nothing can start.
     fn claim_next(&mut self) -> Result<Option<Release>, StoreError>;

@@ -74,7 +74,9 @@ pub struct ContextStats {
 pub struct BuildContext {
     root: PathBuf,
     ignore: Dockerignore,
-    dockerfile: String,
+    /// `None`: a whole project for upload (`slipway push`): no Dockerfile
+    /// added, `.balena` kept (its balena.yml and secrets drive the build).
+    dockerfile: Option<String>,
 }
 
 impl BuildContext {
@@ -106,8 +108,16 @@ impl BuildContext {
         Ok(BuildContext {
             root: root.to_path_buf(),
             ignore,
-            dockerfile,
+            dockerfile: Some(dockerfile),
         })
+    }
+
+    /// A whole project as `slipway push` uploads it: `.dockerignore`
+    /// applied, `.git` left out, nothing added.
+    pub fn project_upload(root: &Path, display_root: &str) -> Result<BuildContext, ContextError> {
+        let mut context = BuildContext::prepare(root, display_root, String::new())?;
+        context.dockerfile = None;
+        Ok(context)
     }
 
     /// Starts streaming. The receiver yields tar chunks; the handle yields the
@@ -135,14 +145,22 @@ impl BuildContext {
     fn write_tar(&self, writer: ChannelWriter) -> Result<ContextStats, ContextError> {
         let mut tar = tar::Builder::new(writer);
         let files = self.walk(&mut tar)?;
+        let Some(dockerfile) = &self.dockerfile else {
+            let mut writer = tar.into_inner().map_err(|e| self.io_error(&self.root, e))?;
+            writer.flush().map_err(|e| self.io_error(&self.root, e))?;
+            return Ok(ContextStats {
+                files,
+                bytes: writer.written,
+            });
+        };
         let mut header = Header::new_gnu();
         header.set_entry_type(EntryType::Regular);
-        header.set_size(self.dockerfile.len() as u64);
+        header.set_size(dockerfile.len() as u64);
         header.set_mode(0o644);
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(0);
-        tar.append_data(&mut header, DOCKERFILE_NAME, self.dockerfile.as_bytes())
+        tar.append_data(&mut header, DOCKERFILE_NAME, dockerfile.as_bytes())
             .map_err(|e| self.io_error(&self.root, e))?;
         let mut writer = tar.into_inner().map_err(|e| self.io_error(&self.root, e))?;
         writer.flush().map_err(|e| self.io_error(&self.root, e))?;
@@ -173,7 +191,11 @@ impl BuildContext {
             let at_root = frame.relative.as_os_str().is_empty();
             let path = frame.dir.join(&name);
             let relative = frame.relative.join(&name);
-            if at_root && (NEVER_SENT.iter().any(|n| name == *n) || name == DOCKERFILE_NAME) {
+            let never_sent = match self.dockerfile {
+                Some(_) => NEVER_SENT.iter().any(|n| name == *n) || name == DOCKERFILE_NAME,
+                None => name == ".git",
+            };
+            if at_root && never_sent {
                 continue;
             }
             let always_sent = at_root

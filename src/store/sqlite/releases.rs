@@ -10,7 +10,7 @@ use crate::release::{
 use crate::store::{ReleaseStore, StoreError};
 
 const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
-     started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms";
+     started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms, source_url";
 
 fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> {
     let source: String = row.get(4)?;
@@ -51,6 +51,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> 
         hooks,
         error: row.get(10)?,
         queued_at_ms: row.get(12)?,
+        source_url: row.get(13)?,
     }))
 }
 
@@ -90,8 +91,8 @@ impl ReleaseStore for SqliteStore {
         let now = now_ms();
         self.conn.execute(
             "INSERT INTO releases (hash, app, commit_sha, source, status, device_types,
-                                   started_at_ms, queued_at_ms, composition, hooks)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?6, ?7, ?8)",
+                                   started_at_ms, queued_at_ms, composition, hooks, source_url)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?6, ?7, ?8, ?9)",
             params![
                 new.hash,
                 new.app,
@@ -100,11 +101,22 @@ impl ReleaseStore for SqliteStore {
                 serde_json::to_string(&new.device_types).unwrap_or_default(),
                 now,
                 new.composition,
-                serde_json::to_string(&new.hooks).unwrap_or_else(|_| "[]".into())
+                serde_json::to_string(&new.hooks).unwrap_or_else(|_| "[]".into()),
+                new.source_url
             ],
         )?;
         let id = self.conn.last_insert_rowid();
         self.get(id)
+    }
+
+    fn cancel_queued(&mut self, release: i64) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE releases SET status = 'cancelled', error = 'cancelled by the user',
+                                 ended_at_ms = ?2
+             WHERE id = ?1 AND status = 'queued'",
+            params![release, now_ms()],
+        )?;
+        Ok(changed == 1)
     }
 
     fn claim_next(&mut self) -> Result<Option<Release>, StoreError> {
@@ -139,11 +151,13 @@ impl ReleaseStore for SqliteStore {
 
     fn record_plan(&mut self, release: i64, new: &NewRelease) -> Result<Release, StoreError> {
         self.conn.execute(
-            "UPDATE releases SET composition = ?2, hooks = ?3 WHERE id = ?1",
+            "UPDATE releases SET composition = ?2, hooks = ?3, commit_sha = COALESCE(?4, commit_sha)
+             WHERE id = ?1",
             params![
                 release,
                 new.composition,
-                serde_json::to_string(&new.hooks).unwrap_or_else(|_| "[]".into())
+                serde_json::to_string(&new.hooks).unwrap_or_else(|_| "[]".into()),
+                new.commit
             ],
         )?;
         self.get(release)

@@ -1,0 +1,38 @@
+//! The JSON API under `/api/v1`, one router per resource.
+
+mod apps;
+pub mod body;
+mod releases;
+mod uploads;
+mod views;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::extract::State as Extract;
+use axum::response::IntoResponse;
+use axum::Router;
+
+use super::error::ApiError;
+use super::state::State;
+
+pub fn router() -> Router<Arc<State>> {
+    Router::new()
+        .merge(apps::router())
+        .merge(releases::router())
+        .merge(uploads::router())
+        .merge(views::router())
+        .merge(webhooks::router())
+}
+
+/// `GET /metrics`.
+pub async fn metrics(Extract(state): Extract<Arc<State>>) -> Result<impl IntoResponse, ApiError> {
+    let counts = state.store.call(|s| s.count_by_status()).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&counts),
+    ))
+}

@@ -1,0 +1,255 @@
+//! `slipway serve`: the builder service. HTTP in, the pipeline inside, the
+//! registry out.
+//!
+//! - `api/`: the JSON API under `/api/v1`, one router per resource;
+//! - `git/`: git's smart HTTP protocol (the real `git http-backend`) and the
+//!   pre-receive step that builds a push while it is being received;
+//! - `queue`: the persistent build queue and its jobs;
+//! - `hub`: live build events for whoever watches.
+
+mod api;
+pub use api::body as api_body;
+mod auth;
+mod error;
+pub mod git;
+mod hub;
+mod metrics;
+mod queue;
+mod render;
+mod state;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::access::{new_token, token_hash, Scope};
+use crate::image::EngineConfig;
+use crate::plugin_host::{PluginHost, PluginSet};
+use crate::registry::Registry;
+use crate::store::{SharedStore, SqliteStore, StoreError};
+use state::{Paths, State};
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub registry: Option<Registry>,
+    pub engines: EngineConfig,
+    /// Releases built at once.
+    pub concurrency: usize,
+    /// Images of one release built at once.
+    pub image_concurrency: usize,
+    /// From `SLIPWAY_ADMIN_TOKEN`; else one is made at first start.
+    pub admin_token: Option<String>,
+    /// The slipway binary git hooks run (this one).
+    pub hook_binary: PathBuf,
+    pub limits: Limits,
+}
+
+/// Sizes and counts accepted from outside.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A tar upload, as sent.
+    pub upload_bytes: u64,
+    /// A git pack, as sent.
+    pub pack_bytes: u64,
+    /// A JSON request body.
+    pub json_bytes: usize,
+    /// A webhook payload.
+    pub webhook_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            upload_bytes: 2 << 30,
+            pack_bytes: 2 << 30,
+            json_bytes: 64 << 10,
+            webhook_bytes: 5 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("making a random token: {0}")]
+    Random(getrandom::Error),
+}
+
+/// What the caller should tell the operator once the service listens.
+pub struct Started {
+    pub addr: SocketAddr,
+    /// A new admin token, made because none existed: shown once, never again.
+    pub new_admin_token: Option<String>,
+}
+
+/// Runs the service until the process ends.
+pub async fn serve(
+    config: ServeConfig,
+    host: Arc<PluginHost>,
+    plugins: Arc<PluginSet>,
+    on_ready: impl FnOnce(Started),
+) -> Result<(), ServeError> {
+    let paths = Paths::new(&config.data_dir);
+    for dir in [&paths.repos, &paths.sources, &paths.uploads] {
+        std::fs::create_dir_all(dir).map_err(|source| ServeError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    // Uploads cut off by the last stop are of no use to anyone.
+    clear_dir(&paths.uploads);
+    let data_dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    let store = SharedStore::new(store);
+    remove_stale_sources(&store, &paths).await?;
+
+    let new_admin_token = match &config.admin_token {
+        Some(token) => {
+            let hash = token_hash(token);
+            store
+                .call(move |s| {
+                    if s.token_scope(&hash)?.is_none() {
+                        s.add_token(&hash, &Scope::Admin)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            None
+        }
+        None => {
+            let has_admin = store.call(|s| s.has_admin_token()).await?;
+            if has_admin {
+                None
+            } else {
+                let token = new_token().map_err(ServeError::Random)?;
+                let hash = token_hash(&token);
+                store
+                    .call(move |s| s.add_token(&hash, &Scope::Admin))
+                    .await?;
+                Some(token)
+            }
+        }
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let hook_host = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    let state = Arc::new(State {
+        store,
+        host,
+        plugins,
+        paths,
+        hubs: Default::default(),
+        metrics: Default::default(),
+        running: Default::default(),
+        wake: Default::default(),
+        hook_secret: new_token().map_err(ServeError::Random)?,
+        hook_url: format!("http://{hook_host}/internal/git/pre-receive"),
+        config,
+    });
+    tokio::spawn(queue::run(state.clone()));
+    let app = router(state);
+    on_ready(Started {
+        addr,
+        new_admin_token,
+    });
+    axum::serve(listener, app)
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })
+}
+
+fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(api::metrics))
+        .nest("/api/v1", api::router())
+        .merge(git::router())
+        .layer(axum::middleware::from_fn(trace_request))
+        .with_state(state)
+}
+
+/// One span per request; the path is logged, never the headers (tokens).
+async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    use tracing::Instrument;
+    next.run(request).instrument(span).await
+}
+
+fn clear_dir(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+/// Source trees of releases that are no longer queued (built, cancelled,
+/// interrupted by the last stop) are removed; queued ones are kept.
+async fn remove_stale_sources(store: &SharedStore, paths: &Paths) -> Result<(), ServeError> {
+    let queued: Vec<String> = store
+        .call(|s| {
+            Ok(s.list(&crate::release::ReleaseFilter {
+                status: Some(crate::release::Status::Queued),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(|r| r.hash)
+            .collect())
+        })
+        .await?;
+    if let Ok(entries) = std::fs::read_dir(&paths.sources) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !queued.contains(&name) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! What every request handler and the build queue share.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::hub::Hubs;
+use super::metrics::Metrics;
+use super::ServeConfig;
+use crate::plugin_host::{PluginHost, PluginSet};
+use crate::store::SharedStore;
+
+pub struct State {
+    pub store: SharedStore,
+    pub host: Arc<PluginHost>,
+    pub plugins: Arc<PluginSet>,
+    pub config: ServeConfig,
+    pub paths: Paths,
+    pub hubs: Hubs,
+    pub metrics: Metrics,
+    /// Builds running in this process, by release id.
+    pub running: Mutex<HashMap<i64, CancellationToken>>,
+    /// Wakes the queue when a release is queued or a slot frees.
+    pub wake: Notify,
+    /// What this process's git hooks authenticate with (random per start).
+    pub hook_secret: String,
+    /// Where the hooks reach this process.
+    pub hook_url: String,
+}
+
+/// Where the service keeps things under its data dir.
+pub struct Paths {
+    /// One bare git repository per app: `<app>.git`.
+    pub repos: PathBuf,
+    /// The project tree of each queued release, by release hash.
+    pub sources: PathBuf,
+    /// Uploads being received.
+    pub uploads: PathBuf,
+}
+
+impl Paths {
+    pub fn new(data_dir: &std::path::Path) -> Paths {
+        Paths {
+            repos: data_dir.join("repos"),
+            sources: data_dir.join("sources"),
+            uploads: data_dir.join("uploads"),
+        }
+    }
+
+    pub fn repo(&self, app: &str) -> PathBuf {
+        self.repos.join(format!("{app}.git"))
+    }
+
+    pub fn source(&self, release_hash: &str) -> PathBuf {
+        self.sources.join(release_hash)
+    }
+}
