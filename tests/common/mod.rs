@@ -257,3 +257,4 @@ pub fn image_tag(run: &BuildRun, service: &str, arch: &str) -> String {
         .expect("image tag")
         .to_string()
 }
+pub mod server;
