@@ -78,7 +78,17 @@ mod tests {
         for good in ["a", "my-app", "app2", &"a".repeat(63)] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
-        for bad in ["", "-a", "A", "a/b", "..", "a b", "a_b", &"a".repeat(64), "ä"] {
+        for bad in [
+            "",
+            "-a",
+            "A",
+            "a/b",
+            "..",
+            "a b",
+            "a_b",
+            &"a".repeat(64),
+            "ä",
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

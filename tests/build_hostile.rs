@@ -285,7 +285,7 @@ fn an_unknown_status_does_not_break_the_listing() {
     let data = data_dir();
     {
         let mut store = slipway::release::SqliteStore::open(data.path()).unwrap();
-        use slipway::release::ReleaseStore;
+        use slipway::store::ReleaseStore;
         for app in ["good", "odd"] {
             let release = store
                 .create_release(&slipway::release::NewRelease {
@@ -293,6 +293,7 @@ fn an_unknown_status_does_not_break_the_listing() {
                     app: app.into(),
                     commit: None,
                     source: slipway::release::SourceKind::Local,
+                    source_url: None,
                     device_types: vec!["intel-nuc".into()],
                     composition: String::new(),
                     hooks: Vec::new(),

@@ -5,10 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{git_project, push, release_id_in, remote_ref, commit_all, Server, Text, ADMIN};
+use common::server::{
+    commit_all, git_project, push, release_id_in, remote_ref, Server, Text, ADMIN,
+};
 use serde_json::Value;
 
-const TEMPLATE: &str = "FROM busybox:slipway-%%BALENA_ARCH%%\nRUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]\n";
+const TEMPLATE: &str =
+    "FROM busybox:slipway-%%BALENA_ARCH%%\nRUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]\n";
 
 /// The architecture the registry's copy of `reference` was built for.
 fn registry_architecture(reference: &str) -> String {
@@ -17,12 +20,17 @@ fn registry_architecture(reference: &str) -> String {
     let client = Server::client();
     let manifest: Value = client
         .get(format!("http://{host}/v2/{name}/manifests/{digest}"))
-        .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .header(
+            "accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
         .send()
         .unwrap()
         .json()
         .unwrap();
-    let config = manifest["config"]["digest"].as_str().expect("a config blob");
+    let config = manifest["config"]["digest"]
+        .as_str()
+        .expect("a config blob");
     let config: Value = client
         .get(format!("http://{host}/v2/{name}/blobs/{config}"))
         .send()
@@ -47,7 +55,10 @@ fn a_push_builds_every_arch_and_lands_in_the_registry() {
     assert!(out.status.success(), "{said}\n{}", server.log_text());
     // The build streamed back as remote: lines, ending with the release.
     assert!(said.contains("remote: [main aarch64]"), "{said}");
-    assert!(said.contains("remote: slipway: release 1 success"), "{said}");
+    assert!(
+        said.contains("remote: slipway: release 1 success"),
+        "{said}"
+    );
     assert_eq!(remote_ref(&url, "master").as_deref(), Some(head.as_str()));
 
     let release = server.release(release_id_in(&said).unwrap());
@@ -57,8 +68,15 @@ fn a_push_builds_every_arch_and_lands_in_the_registry() {
     assert_eq!(images.len(), 2, "{release}");
     for image in images {
         let reference = image["registry_reference"].as_str().expect("pushed");
-        assert!(reference.starts_with("127.0.0.1:5055/fleet/main@sha256:"), "{reference}");
-        let want = if image["arch"] == "aarch64" { "arm64" } else { "amd64" };
+        assert!(
+            reference.starts_with("127.0.0.1:5055/fleet/main@sha256:"),
+            "{reference}"
+        );
+        let want = if image["arch"] == "aarch64" {
+            "arm64"
+        } else {
+            "amd64"
+        };
         assert_eq!(registry_architecture(reference), want, "{reference}");
     }
 }
@@ -75,7 +93,11 @@ fn a_failed_build_rejects_the_push_and_keeps_the_branch() {
     let good = common::server::git(project.path(), &["rev-parse", "HEAD"]).stdout_text();
     assert!(push(project.path(), &url, "HEAD:main").status.success());
 
-    std::fs::write(project.path().join("Dockerfile"), "FROM busybox:slipway-amd64\nRUN echo broken && exit 3\n").unwrap();
+    std::fs::write(
+        project.path().join("Dockerfile"),
+        "FROM busybox:slipway-amd64\nRUN echo broken && exit 3\n",
+    )
+    .unwrap();
     let bad = commit_all(project.path(), "broken");
     let out = push(project.path(), &url, "HEAD:main");
     let said = out.stderr_text();
@@ -83,7 +105,11 @@ fn a_failed_build_rejects_the_push_and_keeps_the_branch() {
     assert!(said.contains("exit code: 3"), "{said}");
     assert!(said.contains("remote: slipway: release 2 failed"), "{said}");
     assert!(said.contains("(pre-receive hook declined)"), "{said}");
-    assert_eq!(remote_ref(&url, "main").as_deref(), Some(good.as_str()), "the branch moved");
+    assert_eq!(
+        remote_ref(&url, "main").as_deref(),
+        Some(good.as_str()),
+        "the branch moved"
+    );
     // The failed release is recorded with its commit.
     let release = server.release(2);
     assert_eq!(release["status"], "failed");
@@ -101,23 +127,48 @@ fn other_branches_and_other_apps_tokens_are_refused() {
     let mine = server.deploy_token("mine");
     let project = git_project(&[("Dockerfile", "FROM busybox:slipway-amd64\n")]);
 
-    let out = push(project.path(), &server.git_url("mine", &mine), "HEAD:feature");
+    let out = push(
+        project.path(),
+        &server.git_url("mine", &mine),
+        "HEAD:feature",
+    );
     assert!(!out.status.success());
-    assert!(out.stderr_text().contains("only master and main deploy; refs/heads/feature refused"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text()
+            .contains("only master and main deploy; refs/heads/feature refused"),
+        "{}",
+        out.stderr_text()
+    );
     assert_eq!(remote_ref(&server.git_url("mine", &mine), "feature"), None);
 
-    let out = push(project.path(), &server.git_url("theirs", &mine), "HEAD:master");
+    let out = push(
+        project.path(),
+        &server.git_url("theirs", &mine),
+        "HEAD:master",
+    );
     assert!(!out.status.success());
     assert!(out.stderr_text().contains("403"), "{}", out.stderr_text());
-    let out = push(project.path(), &server.git_url("mine", "slw_wrong"), "HEAD:master");
+    let out = push(
+        project.path(),
+        &server.git_url("mine", "slw_wrong"),
+        "HEAD:master",
+    );
     assert!(!out.status.success());
-    assert!(out.stderr_text().contains("Authentication failed") || out.stderr_text().contains("401"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("Authentication failed") || out.stderr_text().contains("401"),
+        "{}",
+        out.stderr_text()
+    );
     // No release was made by any of them.
     let (_, list) = server.get("/api/v1/releases", ADMIN);
     assert_eq!(list["releases"].as_array().unwrap().len(), 0, "{list}");
 
     // The deploy token does deploy its own app.
-    let out = push(project.path(), &server.git_url("mine", &mine), "HEAD:master");
+    let out = push(
+        project.path(),
+        &server.git_url("mine", &mine),
+        "HEAD:master",
+    );
     assert!(out.status.success(), "{}", out.stderr_text());
 }
 
@@ -148,7 +199,10 @@ fn two_apps_pushed_at_once_build_side_by_side() {
     }
     let a = server.wait_closed(ids[0], Duration::from_secs(60));
     let b = server.wait_closed(ids[1], Duration::from_secs(60));
-    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("success"), Some("success")));
+    assert_eq!(
+        (a["status"].as_str(), b["status"].as_str()),
+        (Some("success"), Some("success"))
+    );
     // With two slots, neither waited for the other.
     let overlap = a["started_at_ms"].as_i64() < b["ended_at_ms"].as_i64()
         && b["started_at_ms"].as_i64() < a["ended_at_ms"].as_i64();

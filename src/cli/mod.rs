@@ -2,10 +2,10 @@
 
 mod build;
 mod detect;
+mod git_hook;
 mod plugin;
 mod plugin_author;
 mod progress;
-mod git_hook;
 mod push;
 mod releases;
 mod serve;

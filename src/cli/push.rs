@@ -23,7 +23,12 @@ pub(crate) struct PushArgs {
     #[arg(long, env = "SLIPWAY_SERVER", value_name = "URL")]
     server: String,
     /// An admin or deploy token for the app.
-    #[arg(long, env = "SLIPWAY_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     token: String,
     /// Print the service's newline-delimited JSON events as they come.
     #[arg(long)]
@@ -50,9 +55,10 @@ pub(crate) fn run(args: PushArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let (chunks, walked) = context.stream();
-        let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(chunks, |mut chunks| async move {
-            chunks.recv().await.map(|chunk| (chunk, chunks))
-        }));
+        let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            chunks,
+            |mut chunks| async move { chunks.recv().await.map(|chunk| (chunk, chunks)) },
+        ));
         let response = reqwest::Client::new()
             .post(&url)
             .bearer_auth(&args.token)
@@ -75,8 +81,15 @@ pub(crate) fn run(args: PushArgs) -> anyhow::Result<u8> {
             let status = response.status();
             let body: serde_json::Value = response.json().await.unwrap_or_default();
             let detail = body["detail"].as_str().unwrap_or("(no detail)");
-            eprintln!("error: the service refused the upload ({status}): {}", safe(detail));
-            return Ok(if status.is_client_error() { exit::USAGE } else { exit::FAILURE });
+            eprintln!(
+                "error: the service refused the upload ({status}): {}",
+                safe(detail)
+            );
+            return Ok(if status.is_client_error() {
+                exit::USAGE
+            } else {
+                exit::FAILURE
+            });
         }
         let mut human = (!args.json).then(HumanProgress::new);
         let mut stream = response.bytes_stream();
@@ -126,7 +139,8 @@ fn summary(value: &serde_json::Value, json: bool) -> u8 {
     if !json {
         let mut out = format!(
             "\nrelease {} of {}: {status}\n",
-            release["id"], release["app"].as_str().unwrap_or("?")
+            release["id"],
+            release["app"].as_str().unwrap_or("?")
         );
         for image in value["images"].as_array().into_iter().flatten() {
             out.push_str(&format!(
@@ -142,7 +156,11 @@ fn summary(value: &serde_json::Value, json: bool) -> u8 {
         }
         super::emit(&out);
         if let Some(error) = release["error"].as_str() {
-            eprintln!("error: release {} {status}:\n{}", release["id"], safe(error));
+            eprintln!(
+                "error: release {} {status}:\n{}",
+                release["id"],
+                safe(error)
+            );
         }
     }
     match status {

@@ -19,7 +19,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", env = "SLIPWAY_REGISTRY")]
     registry: Option<String>,
     /// Build an arch on another engine, ARCH=ENDPOINT (repeatable).
-    #[arg(long = "engine", value_name = "ARCH=ENDPOINT", env = "SLIPWAY_ENGINES", value_delimiter = ',')]
+    #[arg(
+        long = "engine",
+        value_name = "ARCH=ENDPOINT",
+        env = "SLIPWAY_ENGINES",
+        value_delimiter = ','
+    )]
     engines: Vec<String>,
     /// Releases built at once (one per app at a time).
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -52,7 +57,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
         eprintln!("error: --concurrency: at least 1");
         return Ok(exit::USAGE);
     }
-    let admin_token = std::env::var("SLIPWAY_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    let admin_token = std::env::var("SLIPWAY_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
         eprintln!("error: SLIPWAY_ADMIN_TOKEN: use at least 16 characters");
         return Ok(exit::USAGE);
@@ -80,9 +87,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
         let serving = service::serve(config, Arc::new(host), Arc::new(plugins), |started| {
             if let Some(token) = &started.new_admin_token {
                 // Shown once: only its hash is kept.
-                super::emit(&format!(
-                    "admin token (shown once, keep it): {token}\n"
-                ));
+                super::emit(&format!("admin token (shown once, keep it): {token}\n"));
             }
             eprintln!(
                 "slipway: serving on http://{} (data in {})",

@@ -379,7 +379,9 @@ pub async fn run(
             Err(PushFailure::Cancelled) => {
                 (status, error) = (Status::Cancelled, Some("cancelled by the user".into()))
             }
-            Err(PushFailure::Registry(e)) => (status, error) = (Status::Failed, Some(e.to_string())),
+            Err(PushFailure::Registry(e)) => {
+                (status, error) = (Status::Failed, Some(e.to_string()))
+            }
             Err(PushFailure::Store(e)) => return Err(e.into()),
         }
     }
@@ -429,7 +431,10 @@ async fn push_images(
             Ok(pushed) => pushed,
             Err(e) => {
                 let _ = events
-                    .send(BuildEvent::for_image(EventKind::Failed, &service, &arch).error(e.to_string()))
+                    .send(
+                        BuildEvent::for_image(EventKind::Failed, &service, &arch)
+                            .error(e.to_string()),
+                    )
                     .await;
                 return Err(PushFailure::Registry(e));
             }
@@ -449,7 +454,9 @@ async fn push_images(
             .await
             .map_err(PushFailure::Store)?;
         let _ = events
-            .send(BuildEvent::for_image(EventKind::Pushed, &service, &arch).message(pushed.reference))
+            .send(
+                BuildEvent::for_image(EventKind::Pushed, &service, &arch).message(pushed.reference),
+            )
             .await;
     }
     Ok(())

@@ -78,7 +78,12 @@ impl Registry {
             .docker
             .tag_image(
                 image,
-                Some(TagImageOptionsBuilder::new().repo(&repository).tag(tag).build()),
+                Some(
+                    TagImageOptionsBuilder::new()
+                        .repo(&repository)
+                        .tag(tag)
+                        .build(),
+                ),
             )
             .await
             .map_err(|source| RegistryError::Tag {

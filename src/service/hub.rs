@@ -66,7 +66,9 @@ pub struct Hubs {
 impl Hubs {
     pub fn open(&self, release: i64) -> Arc<Hub> {
         let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        hubs.entry(release).or_insert_with(|| Arc::new(Hub::new())).clone()
+        hubs.entry(release)
+            .or_insert_with(|| Arc::new(Hub::new()))
+            .clone()
     }
 
     pub fn get(&self, release: i64) -> Option<Arc<Hub>> {

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use crate::release::Status;
 
 /// Upper bounds of the build duration histogram, in seconds.
-const BUCKETS: [f64; 10] = [5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0];
+const BUCKETS: [f64; 10] = [
+    5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -54,23 +56,56 @@ impl Metrics {
             .iter()
             .find(|(s, _)| *s == Status::Queued)
             .map_or(0, |(_, n)| *n);
-        let _ = writeln!(out, "# HELP slipway_queue_depth Releases waiting for a build slot.");
+        let _ = writeln!(
+            out,
+            "# HELP slipway_queue_depth Releases waiting for a build slot."
+        );
         let _ = writeln!(out, "# TYPE slipway_queue_depth gauge");
         let _ = writeln!(out, "slipway_queue_depth {queued}");
         let histogram = self.durations.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "# HELP slipway_build_duration_seconds Build time of releases this process built.");
+        let _ = writeln!(
+            out,
+            "# HELP slipway_build_duration_seconds Build time of releases this process built."
+        );
         let _ = writeln!(out, "# TYPE slipway_build_duration_seconds histogram");
         for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter()) {
-            let _ = writeln!(out, "slipway_build_duration_seconds_bucket{{le=\"{bound}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "slipway_build_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
+            );
         }
-        let _ = writeln!(out, "slipway_build_duration_seconds_bucket{{le=\"+Inf\"}} {}", histogram.count);
+        let _ = writeln!(
+            out,
+            "slipway_build_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            histogram.count
+        );
         let _ = writeln!(out, "slipway_build_duration_seconds_sum {}", histogram.sum);
-        let _ = writeln!(out, "slipway_build_duration_seconds_count {}", histogram.count);
+        let _ = writeln!(
+            out,
+            "slipway_build_duration_seconds_count {}",
+            histogram.count
+        );
         for (name, help, value) in [
-            ("slipway_git_pushes_total", "git pushes received.", &self.git_pushes),
-            ("slipway_uploads_total", "Tar uploads received.", &self.uploads),
-            ("slipway_uploads_refused_total", "Tar uploads refused (unsafe or too large).", &self.uploads_refused),
-            ("slipway_webhooks_total", "Repository webhooks accepted.", &self.webhooks),
+            (
+                "slipway_git_pushes_total",
+                "git pushes received.",
+                &self.git_pushes,
+            ),
+            (
+                "slipway_uploads_total",
+                "Tar uploads received.",
+                &self.uploads,
+            ),
+            (
+                "slipway_uploads_refused_total",
+                "Tar uploads refused (unsafe or too large).",
+                &self.uploads_refused,
+            ),
+            (
+                "slipway_webhooks_total",
+                "Repository webhooks accepted.",
+                &self.webhooks,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");

@@ -33,7 +33,8 @@ pub async fn run(state: Arc<State>) {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(release.id, cancel.clone());
-                    let span = tracing::info_span!("build", release = release.id, app = %release.app);
+                    let span =
+                        tracing::info_span!("build", release = release.id, app = %release.app);
                     jobs.spawn(build(state.clone(), release, cancel).instrument(span));
                 }
                 Ok(None) => break,
@@ -90,7 +91,9 @@ async fn build(state: Arc<State>, release: Release, cancel: CancellationToken) {
             if let Some(ms) = release.duration_ms {
                 state.metrics.observe_build(ms as f64 / 1000.0);
             }
-            state.hubs.close(id, Update::Done(Box::new((release, images))));
+            state
+                .hubs
+                .close(id, Update::Done(Box::new((release, images))));
         }
         Err(error) => tracing::error!(%error, "could not read the finished release"),
     }
@@ -137,7 +140,11 @@ async fn run_pipeline(
         match fetched {
             Ok(Ok(oid)) => commit = Some(oid.to_string()),
             Ok(Err(e)) => return Err(Failure::Other(e.to_string())),
-            Err(e) => return Err(Failure::Other(format!("fetching stopped unexpectedly: {e}"))),
+            Err(e) => {
+                return Err(Failure::Other(format!(
+                    "fetching stopped unexpectedly: {e}"
+                )))
+            }
         }
     }
     let device_types = release
@@ -195,7 +202,9 @@ async fn run_pipeline(
             Err(Failure::Cancelled)
         }
         Ok(Err(e)) => Err(Failure::Other(error_chain(&e))),
-        Err(e) => Err(Failure::Other(format!("the build stopped unexpectedly: {e}"))),
+        Err(e) => Err(Failure::Other(format!(
+            "the build stopped unexpectedly: {e}"
+        ))),
     }
 }
 

@@ -91,12 +91,15 @@ pub fn follow(state: Arc<State>, release: i64, mut renderer: impl Renderer) -> B
             }
         }
     });
-    Body::from_stream(futures_util::stream::unfold(received, |mut received| async move {
-        received
-            .recv()
-            .await
-            .map(|line| (Ok::<_, Infallible>(line), received))
-    }))
+    Body::from_stream(futures_util::stream::unfold(
+        received,
+        |mut received| async move {
+            received
+                .recv()
+                .await
+                .map(|line| (Ok::<_, Infallible>(line), received))
+        },
+    ))
 }
 
 /// `slipway build --json`'s schema: one event per line, the summary last.
@@ -117,7 +120,10 @@ impl Renderer for Ndjson {
     }
 
     fn missed(&self, n: u64) -> String {
-        format!("{}\n", serde_json::json!({"kind": "log", "message": format!("(missed {n} events: see the release's logs)")}))
+        format!(
+            "{}\n",
+            serde_json::json!({"kind": "log", "message": format!("(missed {n} events: see the release's logs)")})
+        )
     }
 }
 

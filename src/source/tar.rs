@@ -33,13 +33,20 @@ pub struct Unpacked {
 /// Unpacks `input` (tar or tar.gz, told apart by the gzip magic) into `dest`,
 /// a directory that must not exist yet. On error `dest` may hold a part of
 /// the archive: remove it.
-pub fn unpack(input: impl Read, dest: &Path, limits: UnpackLimits) -> Result<Unpacked, UnpackError> {
+pub fn unpack(
+    input: impl Read,
+    dest: &Path,
+    limits: UnpackLimits,
+) -> Result<Unpacked, UnpackError> {
     let read = Arc::new(AtomicU64::new(0));
     let mut input = BufReader::new(Counted {
         inner: input,
         read: read.clone(),
     });
-    let gzip = input.fill_buf().map_err(UnpackError::Read)?.starts_with(&[0x1f, 0x8b]);
+    let gzip = input
+        .fill_buf()
+        .map_err(UnpackError::Read)?
+        .starts_with(&[0x1f, 0x8b]);
     let stream: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(input))
     } else {
@@ -62,7 +69,11 @@ pub fn unpack(input: impl Read, dest: &Path, limits: UnpackLimits) -> Result<Unp
         use tar::EntryType;
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let executable = entry.header().mode().map(|m| m & 0o111 != 0).unwrap_or(false);
+                let executable = entry
+                    .header()
+                    .mode()
+                    .map(|m| m & 0o111 != 0)
+                    .unwrap_or(false);
                 destination.file(&path, &raw, executable, &mut entry, &mut budget, &packed)?;
             }
             EntryType::Directory => destination.dir(&path)?,
@@ -86,7 +97,10 @@ pub fn unpack(input: impl Read, dest: &Path, limits: UnpackLimits) -> Result<Unp
                 };
                 destination.hard_link(&path, &raw, &target)?;
             }
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {}
+            EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => {}
             other => {
                 return Err(UnpackError::Entry {
                     entry: printable(&raw),
@@ -155,7 +169,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let done = unpack(&data[..], &dir.path().join("p"), UnpackLimits::default()).unwrap();
         assert_eq!(done.bytes, 5);
-        assert_eq!(std::fs::read_to_string(dir.path().join("p/link")).unwrap(), "hello");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("p/link")).unwrap(),
+            "hello"
+        );
     }
 
     #[test]
@@ -201,7 +218,8 @@ mod tests {
             let mut b = tar::Builder::new(&mut gz);
             let size = 80 << 20;
             let mut h = header(tar::EntryType::Regular, size);
-            b.append_data(&mut h, "zeros", std::io::repeat(0).take(size)).unwrap();
+            b.append_data(&mut h, "zeros", std::io::repeat(0).take(size))
+                .unwrap();
             b.finish().unwrap();
         }
         let data = gz.finish().unwrap();
@@ -218,6 +236,9 @@ mod tests {
             ..UnpackLimits::default()
         };
         let error = unpack(&many[..], &dir.path().join("p"), limits).unwrap_err();
-        assert!(error.to_string().contains("more than 10 entries"), "{error}");
+        assert!(
+            error.to_string().contains("more than 10 entries"),
+            "{error}"
+        );
     }
 }

@@ -247,7 +247,8 @@ impl Destination {
                 break;
             }
             budget.bytes(display, read as u64, packed())?;
-            std::io::Write::write_all(&mut file, &buffer[..read]).map_err(|e| self.error(path, e))?;
+            std::io::Write::write_all(&mut file, &buffer[..read])
+                .map_err(|e| self.error(path, e))?;
         }
         if executable {
             use cap_std::fs::PermissionsExt;
@@ -272,14 +273,24 @@ impl Destination {
     }
 
     /// A hard link to a file written earlier.
-    pub fn hard_link(&mut self, path: &Path, display: &str, target: &Path) -> Result<(), UnpackError> {
+    pub fn hard_link(
+        &mut self,
+        path: &Path,
+        display: &str,
+        target: &Path,
+    ) -> Result<(), UnpackError> {
         self.parent(path)?;
-        let metadata = self
-            .dir
-            .symlink_metadata(target)
-            .map_err(|_| UnpackError::entry(display, "a hard link to a file not in the archive before it"))?;
+        let metadata = self.dir.symlink_metadata(target).map_err(|_| {
+            UnpackError::entry(
+                display,
+                "a hard link to a file not in the archive before it",
+            )
+        })?;
         if !metadata.is_file() {
-            return Err(UnpackError::entry(display, "a hard link to something other than a file"));
+            return Err(UnpackError::entry(
+                display,
+                "a hard link to something other than a file",
+            ));
         }
         self.dir
             .hard_link(target, &self.dir, path)

@@ -17,7 +17,9 @@ use serde::Serialize;
 
 use crate::access::Scope;
 use crate::app::App;
-use crate::release::{ImageOutcome, ImageRecord, NewImage, NewRelease, Release, ReleaseFilter, Status};
+use crate::release::{
+    ImageOutcome, ImageRecord, NewImage, NewRelease, Release, ReleaseFilter, Status,
+};
 
 pub use shared::SharedStore;
 pub use sqlite::SqliteStore;
@@ -119,8 +121,11 @@ pub struct SavedView {
 }
 
 pub trait ViewStore {
-    fn save_view(&mut self, name: &str, filter: &serde_json::Value)
-        -> Result<SavedView, StoreError>;
+    fn save_view(
+        &mut self,
+        name: &str,
+        filter: &serde_json::Value,
+    ) -> Result<SavedView, StoreError>;
     fn views(&self) -> Result<Vec<SavedView>, StoreError>;
 }
 

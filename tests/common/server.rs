@@ -71,7 +71,13 @@ impl Server {
             .env("SLIPWAY_ADMIN_TOKEN", ADMIN)
             .env("SLIPWAY_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
             .spawn()
             .expect("slipway serve starts");
         let server = Server {
@@ -89,7 +95,11 @@ impl Server {
                     return server;
                 }
             }
-            assert!(Instant::now() < deadline, "the server did not become ready: {}", server.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "the server did not become ready: {}",
+                server.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -132,7 +142,11 @@ impl Server {
     }
 
     pub fn create_app(&self, name: &str, device_types: &[&str]) {
-        let (status, body) = self.post("/api/v1/apps", ADMIN, &json!({"name": name, "device_types": device_types}));
+        let (status, body) = self.post(
+            "/api/v1/apps",
+            ADMIN,
+            &json!({"name": name, "device_types": device_types}),
+        );
         assert_eq!(status, 201, "{body}");
     }
 
@@ -161,13 +175,23 @@ impl Server {
             if status != "queued" && status != "running" {
                 return release;
             }
-            assert!(Instant::now() < deadline, "release {id} still {status}; log: {}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "release {id} still {status}; log: {}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     /// Uploads `tar` bytes and reads the whole NDJSON answer.
-    pub fn upload(&self, app: &str, token: &str, content_type: &str, tar: Vec<u8>) -> (u16, Vec<Value>) {
+    pub fn upload(
+        &self,
+        app: &str,
+        token: &str,
+        content_type: &str,
+        tar: Vec<u8>,
+    ) -> (u16, Vec<Value>) {
         let r = Server::client()
             .post(format!("{}/api/v1/apps/{app}/releases", self.url))
             .bearer_auth(token)
@@ -178,7 +202,10 @@ impl Server {
         let status = r.status().as_u16();
         let text = r.text().unwrap_or_default();
         if status != 200 {
-            return (status, vec![serde_json::from_str(&text).unwrap_or(Value::String(text))]);
+            return (
+                status,
+                vec![serde_json::from_str(&text).unwrap_or(Value::String(text))],
+            );
         }
         let lines = text
             .lines()
@@ -210,7 +237,19 @@ pub fn git_project(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 pub fn commit_all(dir: &Path, message: &str) -> String {
     git(dir, &["add", "-A"]);
-    git(dir, &["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", message]);
+    git(
+        dir,
+        &[
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ],
+    );
     git(dir, &["rev-parse", "HEAD"]).stdout_text()
 }
 
@@ -229,7 +268,11 @@ impl Text for Output {
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new("git").current_dir(dir).args(args).output().unwrap();
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "git {args:?}: {}", out.stderr_text());
     out
 }

@@ -67,7 +67,12 @@ async fn list(
 /// only once the caller is known to be allowed to ask.
 pub async fn find_app(state: &State, caller: &Caller, name: &str) -> Result<App, ApiError> {
     caller.check_app(name)?;
-    check_name(name).map_err(|_| ApiError::not_found(format!("no app `{}`", crate::source::unpack::printable(name))))?;
+    check_name(name).map_err(|_| {
+        ApiError::not_found(format!(
+            "no app `{}`",
+            crate::source::unpack::printable(name)
+        ))
+    })?;
     let owned = name.to_string();
     state
         .store
@@ -94,7 +99,10 @@ async fn create_token(
     let token = new_token().map_err(ApiError::internal)?;
     let hash = token_hash(&token);
     let scope = Scope::App(app.name.clone());
-    state.store.call(move |s| s.add_token(&hash, &scope)).await?;
+    state
+        .store
+        .call(move |s| s.add_token(&hash, &scope))
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "app": app.name, "scope": "deploy", "token": token })),

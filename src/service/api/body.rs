@@ -28,6 +28,9 @@ pub async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> 
 pub async fn json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
     let bytes = read_capped(body, limit).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request("bad_json", format!("the request body is not valid JSON for this call: {e}"))
+        ApiError::bad_request(
+            "bad_json",
+            format!("the request body is not valid JSON for this call: {e}"),
+        )
     })
 }

@@ -32,7 +32,9 @@ pub fn router() -> Router<Arc<State>> {
 
 /// The query of `GET /releases` (also what a saved view stores).
 pub fn parse_filter(query: &HashMap<String, String>) -> Result<ReleaseFilter, ApiError> {
-    let bad = |field: &str, why: String| ApiError::bad_request("invalid_filter", format!("{field}: {why}"));
+    let bad = |field: &str, why: String| {
+        ApiError::bad_request("invalid_filter", format!("{field}: {why}"))
+    };
     let mut filter = ReleaseFilter::default();
     for (key, value) in query {
         match key.as_str() {
@@ -53,8 +55,14 @@ pub fn parse_filter(query: &HashMap<String, String>) -> Result<ReleaseFilter, Ap
                 })?)
             }
             "commit" => {
-                if value.is_empty() || value.len() > 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(bad("commit", "expected a commit id or a prefix of one (hex)".into()));
+                if value.is_empty()
+                    || value.len() > 64
+                    || !value.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    return Err(bad(
+                        "commit",
+                        "expected a commit id or a prefix of one (hex)".into(),
+                    ));
                 }
                 filter.commit = Some(value.to_ascii_lowercase());
             }
@@ -80,12 +88,11 @@ pub fn parse_filter(query: &HashMap<String, String>) -> Result<ReleaseFilter, Ap
                         .map_err(|_| bad("cursor", "not a cursor this API returned".into()))?,
                 )
             }
-            other => {
-                return Err(bad(
-                    &crate::source::unpack::printable(other),
-                    "unknown filter (app, status, commit, device_type, since, until, limit, cursor)".into(),
-                ))
-            }
+            other => return Err(bad(
+                &crate::source::unpack::printable(other),
+                "unknown filter (app, status, commit, device_type, since, until, limit, cursor)"
+                    .into(),
+            )),
         }
     }
     Ok(filter)
@@ -97,7 +104,12 @@ fn parse_time(value: &str) -> Result<i64, String> {
         return Ok(ms);
     }
     humantime::parse_rfc3339_weak(value)
-        .map_err(|_| format!("`{}`: expected RFC 3339 time or Unix milliseconds", crate::source::unpack::printable(value)))
+        .map_err(|_| {
+            format!(
+                "`{}`: expected RFC 3339 time or Unix milliseconds",
+                crate::source::unpack::printable(value)
+            )
+        })
         .map(|t| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or(Duration::ZERO)
@@ -126,10 +138,16 @@ async fn list(
     } else {
         None
     };
-    Ok(Json(json!({ "releases": releases, "next_cursor": next_cursor })))
+    Ok(Json(
+        json!({ "releases": releases, "next_cursor": next_cursor }),
+    ))
 }
 
-async fn find(state: &State, caller: &Caller, id: i64) -> Result<crate::release::Release, ApiError> {
+async fn find(
+    state: &State,
+    caller: &Caller,
+    id: i64,
+) -> Result<crate::release::Release, ApiError> {
     let release = state.store.call(move |s| s.get(id)).await?;
     if !caller.scope.allows_app(&release.app) {
         // Other apps' releases are not even confirmed to exist.
@@ -145,7 +163,10 @@ async fn show(
 ) -> Result<impl IntoResponse, ApiError> {
     let release = find(&state, &caller, id).await?;
     let images = state.store.call(move |s| s.images(id)).await?;
-    let images: Vec<_> = images.iter().map(crate::release::summary::image_json).collect();
+    let images: Vec<_> = images
+        .iter()
+        .map(crate::release::summary::image_json)
+        .collect();
     let mut body = serde_json::to_value(&release).map_err(ApiError::internal)?;
     body["images"] = json!(images);
     body["logs"] = json!(format!("/api/v1/releases/{id}/logs"));
@@ -163,7 +184,10 @@ async fn logs(
     let text_headers = [
         (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
         (header::CACHE_CONTROL, "no-cache"),
-        (axum::http::HeaderName::from_static("x-accel-buffering"), "no"),
+        (
+            axum::http::HeaderName::from_static("x-accel-buffering"),
+            "no",
+        ),
     ];
     if follow && release.status.is_open() && state.hubs.get(id).is_some() {
         let body = watch::follow(state.clone(), id, watch::Text);
@@ -172,14 +196,22 @@ async fn logs(
     let images = state.store.call(move |s| s.images(id)).await?;
     let mut text = String::new();
     for image in &images {
-        text.push_str(&format!("=== {} {} ({})\n", image.service, image.arch, image.status.as_str()));
+        text.push_str(&format!(
+            "=== {} {} ({})\n",
+            image.service,
+            image.arch,
+            image.status.as_str()
+        ));
         text.push_str(&image.log);
         if !image.log.ends_with('\n') && !image.log.is_empty() {
             text.push('\n');
         }
     }
     if let Some(error) = &release.error {
-        text.push_str(&format!("=== release {} {}: {error}\n", release.id, release.status));
+        text.push_str(&format!(
+            "=== release {} {}: {error}\n",
+            release.id, release.status
+        ));
     }
     Ok((text_headers, Body::from(text)).into_response())
 }
@@ -191,11 +223,17 @@ async fn cancel(
 ) -> Result<impl IntoResponse, ApiError> {
     let release = find(&state, &caller, id).await?;
     if state.store.call(move |s| s.cancel_queued(id)).await? {
-        let done = state.store.call(move |s| Ok((s.get(id)?, s.images(id)?))).await?;
+        let done = state
+            .store
+            .call(move |s| Ok((s.get(id)?, s.images(id)?)))
+            .await?;
         state
             .hubs
             .close(id, crate::service::hub::Update::Done(Box::new(done)));
-        return Ok((StatusCode::ACCEPTED, Json(json!({ "release": id, "status": "cancelled" }))));
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "release": id, "status": "cancelled" })),
+        ));
     }
     // Claimed a moment ago: its job registers its stop token right after.
     for _ in 0..50 {
@@ -207,7 +245,10 @@ async fn cancel(
             .cloned();
         if let Some(token) = token {
             token.cancel();
-            return Ok((StatusCode::ACCEPTED, Json(json!({ "release": id, "status": "cancelling" }))));
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "release": id, "status": "cancelling" })),
+            ));
         }
         let status = state.store.call(move |s| s.get(id)).await?.status;
         if !status.is_open() {

@@ -59,7 +59,10 @@ async fn create(
         "application/x-tar" | "application/gzip" | "application/x-gzip" => {
             if let Err(error) = receive_tar(&state, request, &hash).await {
                 let _ = tokio::fs::remove_dir_all(&source_dir).await;
-                state.metrics.uploads_refused.fetch_add(1, Ordering::Relaxed);
+                state
+                    .metrics
+                    .uploads_refused
+                    .fetch_add(1, Ordering::Relaxed);
                 return Err(error);
             }
             state.metrics.uploads.fetch_add(1, Ordering::Relaxed);
@@ -85,22 +88,34 @@ async fn create(
                     return Err(match error {
                         git::GitSourceError::NoCommit { .. } => ApiError::bad_request(
                             "unknown_commit",
-                            format!("commit: `{}` is not in app `{}`'s repository", crate::source::unpack::printable(&rebuild.commit), app.name),
+                            format!(
+                                "commit: `{}` is not in app `{}`'s repository",
+                                crate::source::unpack::printable(&rebuild.commit),
+                                app.name
+                            ),
                         ),
                         other => ApiError::bad_request("bad_source", other.to_string()),
                     });
                 }
             };
-            queue::enqueue(&state, &app, hash, SourceKind::Git, Some(oid.to_string()), None).await?
+            queue::enqueue(
+                &state,
+                &app,
+                hash,
+                SourceKind::Git,
+                Some(oid.to_string()),
+                None,
+            )
+            .await?
         }
         other => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 format!(
-                    "Content-Type `{}`: send application/x-tar, application/gzip or application/json",
-                    crate::source::unpack::printable(other)
-                ),
+                "Content-Type `{}`: send application/x-tar, application/gzip or application/json",
+                crate::source::unpack::printable(other)
+            ),
             ))
         }
     };
@@ -110,7 +125,10 @@ async fn create(
         [
             (header::CONTENT_TYPE, "application/x-ndjson"),
             (header::CACHE_CONTROL, "no-cache"),
-            (axum::http::HeaderName::from_static("x-accel-buffering"), "no"),
+            (
+                axum::http::HeaderName::from_static("x-accel-buffering"),
+                "no",
+            ),
         ],
         body,
     )
@@ -128,11 +146,15 @@ async fn receive_tar(state: &State, request: Body, hash: &str) -> Result<(), Api
     let upload = state.paths.uploads.join(format!("{hash}.tar"));
     let limit = state.config.limits.upload_bytes;
     let written = async {
-        let mut file = tokio::fs::File::create(&upload).await.map_err(ApiError::internal)?;
+        let mut file = tokio::fs::File::create(&upload)
+            .await
+            .map_err(ApiError::internal)?;
         let mut stream = request.into_data_stream();
         let mut total: u64 = 0;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("bad_body", format!("reading the upload: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request("bad_body", format!("reading the upload: {e}"))
+            })?;
             total += chunk.len() as u64;
             if total > limit {
                 return Err(ApiError::new(
@@ -155,7 +177,11 @@ async fn receive_tar(state: &State, request: Body, hash: &str) -> Result<(), Api
     let file = upload.clone();
     let unpacked = tokio::task::spawn_blocking(move || {
         let input = std::fs::File::open(&file)?;
-        Ok::<_, std::io::Error>(crate::source::tar::unpack(input, &dest, UnpackLimits::default()))
+        Ok::<_, std::io::Error>(crate::source::tar::unpack(
+            input,
+            &dest,
+            UnpackLimits::default(),
+        ))
     })
     .await;
     let _ = tokio::fs::remove_file(&upload).await;

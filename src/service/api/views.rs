@@ -35,13 +35,22 @@ async fn save(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.check_admin()?;
     let view: NewView = body::json(request, state.config.limits.json_bytes).await?;
-    if view.name.trim().is_empty() || view.name.len() > 100 || view.name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("invalid_view", "name: use 1 to 100 printable characters"));
+    if view.name.trim().is_empty()
+        || view.name.len() > 100
+        || view.name.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_view",
+            "name: use 1 to 100 printable characters",
+        ));
     }
     // The same checks as the listing: a saved view always works.
     releases::parse_filter(&view.filter)?;
     let filter = json!(view.filter);
-    let saved = state.store.call(move |s| s.save_view(&view.name, &filter)).await?;
+    let saved = state
+        .store
+        .call(move |s| s.save_view(&view.name, &filter))
+        .await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 

@@ -81,7 +81,9 @@ async fn github(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "no_webhook_secret",
-            format!("app `{name}` has no webhook secret: set one with PUT /api/v1/apps/{name}/webhook"),
+            format!(
+                "app `{name}` has no webhook secret: set one with PUT /api/v1/apps/{name}/webhook"
+            ),
         ));
     };
     let payload = body::read_capped(request, state.config.limits.webhook_bytes).await?;
@@ -92,21 +94,29 @@ async fn github(
     if !signature_matches(secret.as_bytes(), &payload, signature) {
         return Err(ApiError::unauthorized());
     }
-    let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or("push");
+    let event = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("push");
     if event == "ping" {
         return Ok((StatusCode::OK, Json(json!({ "pong": true }))));
     }
-    let push: Push = serde_json::from_slice(&payload)
-        .map_err(|e| ApiError::bad_request("bad_payload", format!("not a GitHub push payload: {e}")))?;
+    let push: Push = serde_json::from_slice(&payload).map_err(|e| {
+        ApiError::bad_request("bad_payload", format!("not a GitHub push payload: {e}"))
+    })?;
     let git_ref = push.git_ref.unwrap_or_default();
-    let repository = push.repository.ok_or_else(|| ApiError::bad_request("bad_payload", "repository: missing"))?;
+    let repository = push
+        .repository
+        .ok_or_else(|| ApiError::bad_request("bad_payload", "repository: missing"))?;
     let url = repository
         .clone_url
         .ok_or_else(|| ApiError::bad_request("bad_payload", "repository.clone_url: missing"))?;
     let commit = push
         .after
         .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| ApiError::bad_request("bad_payload", "after: expected a 40-digit commit id"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_payload", "after: expected a 40-digit commit id")
+        })?;
     let deployed = ["main".to_string(), "master".to_string()]
         .into_iter()
         .chain(repository.default_branch)
@@ -114,16 +124,38 @@ async fn github(
     if push.deleted || !deployed {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({ "release": null, "ignored": format!("{} is not a deployed branch (main, master or the default branch)", crate::source::unpack::printable(&git_ref)) })),
+            Json(
+                json!({ "release": null, "ignored": format!("{} is not a deployed branch (main, master or the default branch)", crate::source::unpack::printable(&git_ref)) }),
+            ),
         ));
     }
-    if url.len() > 2048 || !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("git://") || url.starts_with('/') || url.starts_with("file://")) {
-        return Err(ApiError::bad_request("bad_payload", "repository.clone_url: expected an http(s), git or file URL"));
+    if url.len() > 2048
+        || !(url.starts_with("https://")
+            || url.starts_with("http://")
+            || url.starts_with("git://")
+            || url.starts_with('/')
+            || url.starts_with("file://"))
+    {
+        return Err(ApiError::bad_request(
+            "bad_payload",
+            "repository.clone_url: expected an http(s), git or file URL",
+        ));
     }
     let hash = new_release_hash(&app.name);
-    let release = queue::enqueue(&state, &app, hash, SourceKind::Git, Some(commit.to_ascii_lowercase()), Some(url)).await?;
+    let release = queue::enqueue(
+        &state,
+        &app,
+        hash,
+        SourceKind::Git,
+        Some(commit.to_ascii_lowercase()),
+        Some(url),
+    )
+    .await?;
     state.metrics.webhooks.fetch_add(1, Ordering::Relaxed);
-    Ok((StatusCode::ACCEPTED, Json(json!({ "release": release.id, "status": release.status }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "release": release.id, "status": release.status })),
+    ))
 }
 
 #[cfg(test)]
@@ -134,8 +166,16 @@ mod tests {
     fn signatures() {
         // HMAC-SHA256("It's a Secret to Everybody", "Hello, World!"), GitHub's documented example.
         let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert!(signature_matches(b"It's a Secret to Everybody", b"Hello, World!", good));
-        assert!(!signature_matches(b"It's a Secret to Everybody", b"Hello, World?", good));
+        assert!(signature_matches(
+            b"It's a Secret to Everybody",
+            b"Hello, World!",
+            good
+        ));
+        assert!(!signature_matches(
+            b"It's a Secret to Everybody",
+            b"Hello, World?",
+            good
+        ));
         assert!(!signature_matches(b"other", b"Hello, World!", good));
         assert!(!signature_matches(b"x", b"y", "sha1=00"));
         assert!(!signature_matches(b"x", b"y", ""));

@@ -48,12 +48,22 @@ async fn run(state: Arc<State>, repo: String, request: Request) -> Result<Respon
     let Some(token) = presented_token(&parts) else {
         return Err(challenge());
     };
-    let scope = authenticate(&state, &token).await.map_err(|_| challenge())?;
+    let scope = authenticate(&state, &token)
+        .await
+        .map_err(|_| challenge())?;
     if !scope.allows_app(&app) {
-        return Err(ApiError::forbidden(format!("this token is not allowed to use app `{}`", crate::source::unpack::printable(&app))).into_response());
+        return Err(ApiError::forbidden(format!(
+            "this token is not allowed to use app `{}`",
+            crate::source::unpack::printable(&app)
+        ))
+        .into_response());
     }
     if crate::app::check_name(&app).is_err() || !state.paths.repo(&app).is_dir() {
-        return Err(ApiError::not_found(format!("no app `{}`", crate::source::unpack::printable(&app))).into_response());
+        return Err(ApiError::not_found(format!(
+            "no app `{}`",
+            crate::source::unpack::printable(&app)
+        ))
+        .into_response());
     }
     let path = parts.uri.path();
     let service = path.rsplit('/').next().unwrap_or("");
@@ -72,15 +82,24 @@ async fn run(state: Arc<State>, repo: String, request: Request) -> Result<Respon
     command
         .arg("http-backend")
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
         .env("GIT_PROJECT_ROOT", &state.paths.repos)
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("PATH_INFO", path)
         .env("REQUEST_METHOD", parts.method.as_str())
         .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
         .env("CONTENT_TYPE", header_text(header::CONTENT_TYPE))
-        .env("HTTP_CONTENT_ENCODING", header_text(header::CONTENT_ENCODING))
-        .env("HTTP_GIT_PROTOCOL", header_text(header::HeaderName::from_static("git-protocol")))
+        .env(
+            "HTTP_CONTENT_ENCODING",
+            header_text(header::CONTENT_ENCODING),
+        )
+        .env(
+            "HTTP_GIT_PROTOCOL",
+            header_text(header::HeaderName::from_static("git-protocol")),
+        )
         .env("REMOTE_USER", "slipway")
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -91,12 +110,16 @@ async fn run(state: Arc<State>, repo: String, request: Request) -> Result<Respon
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(length) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+    if let Some(length) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+    {
         command.env("CONTENT_LENGTH", length);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| ApiError::internal(format!("starting git http-backend: {e}")).into_response())?;
+    let mut child = command.spawn().map_err(|e| {
+        ApiError::internal(format!("starting git http-backend: {e}")).into_response()
+    })?;
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
@@ -118,7 +141,10 @@ async fn run(state: Arc<State>, repo: String, request: Request) -> Result<Respon
     });
     tokio::spawn(async move {
         let mut text = String::new();
-        let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut text).await;
+        let _ = (&mut stderr)
+            .take(64 * 1024)
+            .read_to_string(&mut text)
+            .await;
         if !text.trim().is_empty() {
             tracing::warn!(stderr = %text.trim(), "git http-backend");
         }
@@ -129,28 +155,37 @@ async fn run(state: Arc<State>, repo: String, request: Request) -> Result<Respon
     let mut head = Vec::new();
     let mut buffer = [0u8; 4096];
     let body_start = loop {
-        let read = stdout
-            .read(&mut buffer)
-            .await
-            .map_err(|e| ApiError::internal(format!("reading git http-backend: {e}")).into_response())?;
+        let read = stdout.read(&mut buffer).await.map_err(|e| {
+            ApiError::internal(format!("reading git http-backend: {e}")).into_response()
+        })?;
         if read == 0 {
-            return Err(ApiError::internal("git http-backend ended without an answer").into_response());
+            return Err(
+                ApiError::internal("git http-backend ended without an answer").into_response(),
+            );
         }
         head.extend_from_slice(&buffer[..read]);
         if let Some(end) = find_blank_line(&head) {
             break end;
         }
         if head.len() > MAX_CGI_HEADERS {
-            return Err(ApiError::internal("git http-backend sent oversized headers").into_response());
+            return Err(
+                ApiError::internal("git http-backend sent oversized headers").into_response(),
+            );
         }
     };
     let (header_end, rest_start) = body_start;
     let mut response = Response::builder().status(StatusCode::OK);
     for line in String::from_utf8_lossy(&head[..header_end]).lines() {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("status") {
-            let code = value.split(' ').next().and_then(|c| c.parse::<u16>().ok()).unwrap_or(500);
+            let code = value
+                .split(' ')
+                .next()
+                .and_then(|c| c.parse::<u16>().ok())
+                .unwrap_or(500);
             response = response.status(code);
         } else {
             response = response.header(name.trim(), value);
@@ -170,5 +205,7 @@ fn find_blank_line(data: &[u8]) -> Option<(usize, usize)> {
     if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
         return Some((at, at + 4));
     }
-    data.windows(2).position(|w| w == b"\n\n").map(|at| (at, at + 2))
+    data.windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|at| (at, at + 2))
 }

@@ -89,7 +89,10 @@ pub async fn pre_receive(
     let mut deploy = None;
     for update in &hook.updates {
         if update.new == ZERO {
-            return Ok(finish(1, &format!("slipway: deleting {} is not allowed", update.name)));
+            return Ok(finish(
+                1,
+                &format!("slipway: deleting {} is not allowed", update.name),
+            ));
         }
         if !DEPLOY_BRANCHES.contains(&update.name.as_str()) {
             return Ok(finish(
@@ -118,7 +121,10 @@ pub async fn pre_receive(
             .zip(repo_path.canonicalize().ok())
             .is_some_and(|(dir, repo)| dir.starts_with(repo));
         if !inside {
-            return Err(ApiError::bad_request("bad_hook", "object_dir: not inside the app's repository"));
+            return Err(ApiError::bad_request(
+                "bad_hook",
+                "object_dir: not inside the app's repository",
+            ));
         }
     }
     let hash = new_release_hash(&app.name);
@@ -139,7 +145,15 @@ pub async fn pre_receive(
             return Ok(finish(1, &format!("slipway: {error}")));
         }
     };
-    let release = queue::enqueue(&state, &app, hash, SourceKind::Git, Some(oid.to_string()), None).await?;
+    let release = queue::enqueue(
+        &state,
+        &app,
+        hash,
+        SourceKind::Git,
+        Some(oid.to_string()),
+        None,
+    )
+    .await?;
     let body = watch::follow(
         state.clone(),
         release.id,
@@ -186,14 +200,20 @@ impl Renderer for PushLines {
                 let (release, images) = (&done.0, &done.1);
                 for image in images {
                     if let Some(reference) = &image.registry_reference {
-                        lines.push(say(&format!("  {} {}: {reference}", image.service, image.arch)));
+                        lines.push(say(&format!(
+                            "  {} {}: {reference}",
+                            image.service, image.arch
+                        )));
                     }
                 }
                 let took = release
                     .duration_ms
                     .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
                     .unwrap_or_default();
-                lines.push(say(&format!("slipway: release {} {}{took}", self.release, release.status)));
+                lines.push(say(&format!(
+                    "slipway: release {} {}{took}",
+                    self.release, release.status
+                )));
                 let code = if release.status == Status::Success {
                     0
                 } else {

@@ -129,4 +129,3 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
-

@@ -177,7 +177,10 @@ impl ReleaseStore for SqliteStore {
             .prepare("SELECT status, COUNT(*) FROM releases GROUP BY status")?;
         let rows = statement.query_map([], |row| {
             let status: String = row.get(0)?;
-            Ok((Status::parse(&status).unwrap_or(Status::Unknown), row.get(1)?))
+            Ok((
+                Status::parse(&status).unwrap_or(Status::Unknown),
+                row.get(1)?,
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -3,9 +3,9 @@
 
 use slipway::plan::{Command, Hook, HookPhase};
 use slipway::release::{
-    ImageOutcome, ImageStatus, NewImage, NewRelease, ReleaseFilter, ReleaseStore, SourceKind,
-    SqliteStore, Status, StoreError,
+    ImageOutcome, ImageStatus, NewImage, NewRelease, ReleaseFilter, SourceKind, SqliteStore, Status,
 };
+use slipway::store::{ReleaseStore, StoreError};
 
 fn new_release(app: &str) -> NewRelease {
     NewRelease {
@@ -13,6 +13,7 @@ fn new_release(app: &str) -> NewRelease {
         app: app.into(),
         commit: None,
         source: SourceKind::Local,
+        source_url: None,
         device_types: vec!["raspberrypi4-64".into()],
         composition: "services:\n  main:\n    build: .\n".into(),
         hooks: Vec::new(),
@@ -137,7 +138,7 @@ fn filters_by_app_and_status() {
             .list(&ReleaseFilter {
                 app: app.map(str::to_string),
                 status,
-                limit: None,
+                ..ReleaseFilter::default()
             })
             .unwrap()
             .len()
@@ -259,5 +260,99 @@ fn a_first_version_database_is_migrated_and_keeps_its_releases() {
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+}
+
+#[test]
+fn the_queue_builds_one_release_per_app_at_a_time_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let a1 = store.enqueue_release(&new_release("a")).unwrap();
+    let a2 = store.enqueue_release(&new_release("a")).unwrap();
+    let b1 = store.enqueue_release(&new_release("b")).unwrap();
+    assert_eq!(a1.status, Status::Queued);
+    assert!(a1.queued_at_ms.is_some());
+    // The oldest first; a's second waits while a's first runs.
+    assert_eq!(store.claim_next().unwrap().unwrap().id, a1.id);
+    assert_eq!(store.claim_next().unwrap().unwrap().id, b1.id);
+    assert!(store.claim_next().unwrap().is_none());
+    // A queued release cancels without running; a running one is not "queued".
+    assert!(!store.cancel_queued(a1.id).unwrap());
+    store
+        .finish_release(a1.id, Status::Success, None, 1)
+        .unwrap();
+    let next = store.claim_next().unwrap().unwrap();
+    assert_eq!((next.id, next.status), (a2.id, Status::Running));
+    let a3 = store.enqueue_release(&new_release("a")).unwrap();
+    assert!(store.cancel_queued(a3.id).unwrap());
+    assert_eq!(store.get(a3.id).unwrap().status, Status::Cancelled);
+    // Queued releases survive a restart; running ones of a dead process do not.
+    drop(store);
+    let a4 = {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.enqueue_release(&new_release("a")).unwrap()
+    };
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.get(b1.id).unwrap().status, Status::Interrupted);
+    assert_eq!(store.get(a4.id).unwrap().status, Status::Queued);
+    assert_eq!(store.claim_next().unwrap().unwrap().id, a4.id);
+}
+
+#[test]
+fn apps_tokens_and_views_round_trip() {
+    use slipway::access::{token_hash, Scope};
+    use slipway::app::App;
+    use slipway::store::{AppStore, TokenStore, ViewStore};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let app = App::new("fleet", &["intel-nuc".into()], 5).unwrap();
+    store.create_app(&app).unwrap();
+    assert!(matches!(
+        store.create_app(&app),
+        Err(StoreError::Exists { what: "app", .. })
+    ));
+    assert_eq!(
+        store.app("fleet").unwrap().unwrap().device_types,
+        ["intel-nuc"]
+    );
+    assert!(store.app("other").unwrap().is_none());
+    assert_eq!(store.webhook_secret("fleet").unwrap(), None);
+    store
+        .set_webhook_secret("fleet", "s3cret-s3cret-s3cret")
+        .unwrap();
+    assert_eq!(
+        store.webhook_secret("fleet").unwrap().as_deref(),
+        Some("s3cret-s3cret-s3cret")
+    );
+    assert!(matches!(
+        store.set_webhook_secret("nope", "x"),
+        Err(StoreError::NoApp(_))
+    ));
+
+    assert!(!store.has_admin_token().unwrap());
+    store
+        .add_token(&token_hash("admin"), &Scope::Admin)
+        .unwrap();
+    store
+        .add_token(&token_hash("deploy"), &Scope::App("fleet".into()))
+        .unwrap();
+    assert!(store.has_admin_token().unwrap());
+    assert_eq!(
+        store.token_scope(&token_hash("admin")).unwrap(),
+        Some(Scope::Admin)
+    );
+    assert_eq!(
+        store.token_scope(&token_hash("deploy")).unwrap(),
+        Some(Scope::App("fleet".into()))
+    );
+    assert_eq!(store.token_scope(&token_hash("other")).unwrap(), None);
+
+    let filter = serde_json::json!({"status": "failed"});
+    store.save_view("failures", &filter).unwrap();
+    store
+        .save_view("failures", &serde_json::json!({"status": "success"}))
+        .unwrap();
+    let views = store.views().unwrap();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].filter["status"], "success");
 }
