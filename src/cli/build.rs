@@ -14,9 +14,13 @@ use slipway::release::{ImageRecord, Release, SharedStore, SourceKind, Status};
 
 #[derive(Args)]
 pub(crate) struct BuildArgs {
-    /// The project directory.
+    /// The project directory, or a tar archive of it (.tar, .tar.gz).
     #[arg(default_value = ".")]
     path: PathBuf,
+    /// Build a git commit instead: URL_OR_PATH[#REF] (a branch, ref or
+    /// commit id; default HEAD). Read with git2, no checkout.
+    #[arg(long, value_name = "URL_OR_PATH[#REF]", conflicts_with = "path")]
+    git: Option<String>,
     /// A device type to build for (repeat for several; see `slipway device-types`).
     #[arg(long = "device-type", value_name = "SLUG", required = true)]
     device_types: Vec<String>,
@@ -92,9 +96,20 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
+    // A tar or a git commit is unpacked into a scratch directory first.
+    let scratch = tempfile::Builder::new()
+        .prefix("slipway-source-")
+        .tempdir()?;
+    let (project, source, commit, default_app) = match source_of(&args, scratch.path()) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
     let request = BuildRequest {
-        project: args.path.clone(),
-        app: args.app.clone(),
+        project,
+        app: args.app.clone().or(default_app),
         device_types,
         build_args,
         no_cache: args.no_cache,
@@ -106,8 +121,8 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
         engines,
         builder: args.builder,
         context: args.context.clone(),
-        source: SourceKind::Local,
-        commit: None,
+        source,
+        commit,
         queued: None,
         registry: None,
     };
@@ -191,6 +206,45 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
         Status::Cancelled => exit::CANCELLED,
         _ => exit::BUILD_FAILED,
     })
+}
+
+/// Where the project is: the directory itself, or a tar or git commit
+/// written out under `scratch`; with its source kind, commit and app name.
+fn source_of(
+    args: &BuildArgs,
+    scratch: &std::path::Path,
+) -> anyhow::Result<(PathBuf, SourceKind, Option<String>, Option<String>)> {
+    use slipway::source::{git, tar, unpack::UnpackLimits};
+    let stem = |name: &str| {
+        let name = name.trim_end_matches('/');
+        let name = name.rsplit('/').next().unwrap_or(name);
+        let name = [".tar.gz", ".tgz", ".tar", ".git"]
+            .iter()
+            .find_map(|ext| name.strip_suffix(ext))
+            .unwrap_or(name);
+        Some(name.to_string()).filter(|n| !n.is_empty())
+    };
+    let dest = scratch.join("project");
+    if let Some(spec) = &args.git {
+        let (url, what) = spec.split_once('#').unwrap_or((spec, "HEAD"));
+        let oid = git::fetch(&scratch.join("repo.git"), url, what)?;
+        let repo = git::open(&scratch.join("repo.git"), None)?;
+        git::write_commit(&repo, oid, &dest, UnpackLimits::default())?;
+        return Ok((dest, SourceKind::Git, Some(oid.to_string()), stem(url)));
+    }
+    if args.path.is_file() {
+        let file = std::fs::File::open(&args.path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
+        tar::unpack(file, &dest, UnpackLimits::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
+        return Ok((
+            dest,
+            SourceKind::Tar,
+            None,
+            stem(&args.path.to_string_lossy()),
+        ));
+    }
+    Ok((args.path.clone(), SourceKind::Local, None, None))
 }
 
 pub(crate) async fn wait_for_stop_signal() {

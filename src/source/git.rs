@@ -167,7 +167,7 @@ pub fn fetch(repo: &Path, url: &str, what: &str) -> Result<Oid, GitSourceError> 
     // serve objects by id.
     let refspec = if is_id {
         "+refs/heads/*:refs/slipway/remote/*".to_string()
-    } else if what.starts_with("refs/") {
+    } else if what.starts_with("refs/") || what == "HEAD" {
         format!("+{what}:refs/slipway/fetched")
     } else {
         format!("+refs/heads/{what}:refs/slipway/fetched")

@@ -190,7 +190,11 @@ pub fn slipway_in(data_dir: &Path, args: &[&str]) -> Output {
 }
 
 pub fn build(data_dir: &Path, project: &Path, devices: &[&str], extra: &[&str]) -> BuildRun {
-    let mut args = vec!["build", project.to_str().unwrap(), "--json"];
+    // An empty project path: the source comes from `extra` (`--git`).
+    let mut args = vec!["build", "--json"];
+    if !project.as_os_str().is_empty() {
+        args.insert(1, project.to_str().unwrap());
+    }
     for device in devices {
         args.extend(["--device-type", device]);
     }
