@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: builds Slipway, sets up a local Docker engine with emulation
 # (idempotent), builds an example project for a 64-bit ARM device and an x86
-# one in one release, and prints that release. Run as root on Debian.
+# one in one release, and prints that release. Then starts the builder
+# service and its registry, deploys the example with `git push`, and prints
+# the service's URL and what it built. Run as root on Debian.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -28,3 +30,44 @@ for tag in $("$slipway" release show "$release" --json | sed -n 's/^ *"reference
 done
 echo
 "$slipway" releases
+
+echo
+echo "== the builder service: slipway serve with a registry on 127.0.0.1:5000"
+bash scripts/setup-registry.sh 5000 /var/lib/slipway-registry/5000
+serve_dir=/var/lib/slipway/serve
+mkdir -p "$serve_dir"
+if [ ! -s "$serve_dir/admin-token" ]; then
+    (umask 077; printf 'slw_%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$serve_dir/admin-token")
+fi
+token=$(cat "$serve_dir/admin-token")
+port=8080
+# A service left by an earlier run is replaced, so it runs this build.
+if [ -s "$serve_dir/serve.pid" ] && kill -0 "$(cat "$serve_dir/serve.pid")" 2>/dev/null; then
+    kill "$(cat "$serve_dir/serve.pid")" && sleep 1
+fi
+SLIPWAY_ADMIN_TOKEN=$token SLIPWAY_LOG=info nohup "$root/$slipway" serve --listen 127.0.0.1:$port \
+    --data-dir "$serve_dir/data" --registry 127.0.0.1:5000 > "$serve_dir/serve.log" 2>&1 &
+echo $! > "$serve_dir/serve.pid"
+for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null
+api() { curl -sS -H "Authorization: Bearer $token" "$@"; }
+api -X POST "http://127.0.0.1:$port/api/v1/apps" \
+    -d '{"name": "multiarch", "device_types": ["raspberrypi4-64", "intel-nuc"]}' -o /dev/null
+work=$(mktemp -d)
+cp -r examples/multiarch-template/. "$work"
+git -C "$work" init -q -b master
+git -C "$work" add -A
+git -C "$work" -c user.name=slipway -c user.email=slipway@localhost commit -q -m "deploy $(date -u +%FT%TZ)"
+echo "== git push --force http://slipway:***@127.0.0.1:$port/multiarch.git HEAD:master"
+git -C "$work" push --force "http://slipway:$token@127.0.0.1:$port/multiarch.git" HEAD:master 2>&1 |
+    sed "s/$token/***/g"
+rm -rf "$work"
+echo
+echo "== GET /api/v1/releases?app=multiarch&limit=1"
+api "http://127.0.0.1:$port/api/v1/releases?app=multiarch&limit=1" | python3 -m json.tool | head -n 40
+echo
+echo "slipway serve is running: http://127.0.0.1:$port (pid $(cat "$serve_dir/serve.pid"), log $serve_dir/serve.log)"
+echo "admin token: $serve_dir/admin-token   registry: http://127.0.0.1:5000/v2/"
