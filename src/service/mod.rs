@@ -187,6 +187,14 @@ pub async fn serve(
         addr,
         new_admin_token,
     });
+    // No Nagle delay: small writes (a log line, a CGI header block) go out
+    // at once instead of waiting for the peer's delayed ACK.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .await
         .map_err(|source| ServeError::Listen { addr, source })
