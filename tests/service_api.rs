@@ -10,6 +10,18 @@ use common::server::{Server, ADMIN};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
+/// Makes a step unique to this run, so the engine's cache cannot skip it.
+fn nonce() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
 fn dockerfile_tar(dockerfile: &str) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
@@ -333,7 +345,7 @@ fn logs_follow_a_build_live_and_cancel_stops_it() {
     let upload = upload_in_background(
         &server,
         "slow",
-        "FROM busybox:slipway-amd64\nRUN echo before-the-wait && sleep 7 && echo after-the-wait\n",
+        &format!("FROM busybox:slipway-amd64\nRUN echo before-the-wait {} && sleep 7 && echo after-the-wait\n", nonce()),
     );
     wait_for_status(&server, 1, "running", Duration::from_secs(30));
     // Follow: lines arrive live, a keepalive covers the silent sleep, the end is named.
@@ -371,7 +383,10 @@ fn logs_follow_a_build_live_and_cancel_stops_it() {
     let upload = upload_in_background(
         &server,
         "slow",
-        "FROM busybox:slipway-amd64\nRUN echo started-sleeping && sleep 300\n",
+        &format!(
+            "FROM busybox:slipway-amd64\nRUN echo started-sleeping {} && sleep 300\n",
+            nonce()
+        ),
     );
     wait_for_status(&server, 2, "running", Duration::from_secs(30));
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -419,7 +434,10 @@ fn a_restart_interrupts_the_running_build_and_resumes_the_queued_one() {
     let first = upload_in_background(
         &server,
         "busy",
-        "FROM busybox:slipway-amd64\nRUN sleep 300\n",
+        &format!(
+            "FROM busybox:slipway-amd64\nRUN echo {} && sleep 300\n",
+            nonce()
+        ),
     );
     wait_for_status(&server, 1, "running", Duration::from_secs(30));
     let second = upload_in_background(
@@ -447,4 +465,106 @@ fn a_restart_interrupts_the_running_build_and_resumes_the_queued_one() {
         2,
         "built twice? {list}"
     );
+}
+
+#[test]
+fn the_first_start_prints_an_admin_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .arg("--cache-dir")
+            .arg(common::cache_dir())
+            .env_remove("SLIPWAY_ADMIN_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_ready = || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reqwest::blocking::get(format!("http://127.0.0.1:{port}/healthz")).is_err() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut first = start();
+    let mut line = String::new();
+    BufReader::new(first.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let token = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(
+        line.starts_with("admin token (shown once, keep it): slw_"),
+        "{line}"
+    );
+    wait_ready();
+    let apps = Server::client()
+        .get(format!("http://127.0.0.1:{port}/api/v1/apps"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(apps.status(), 200);
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut second = start();
+    wait_ready();
+    second.kill().unwrap();
+    let out = second.wait_with_output().unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "printed again: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_git_client_that_goes_away_leaves_the_build_running_to_its_end() {
+    if !common::docker_available("a_git_client_that_goes_away_leaves_the_build_running_to_its_end")
+    {
+        return;
+    }
+    let server = Server::start();
+    server.create_app("away", &["intel-nuc"]);
+    let project = common::server::git_project(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox:slipway-amd64\nRUN echo {} && sleep 4 && echo done-sleeping\n",
+            nonce()
+        ),
+    )]);
+    let mut client = std::process::Command::new("git")
+        .current_dir(project.path())
+        .args(["push", &server.git_url("away", ADMIN), "HEAD:master"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_status(&server, 1, "running", Duration::from_secs(30));
+    // Ctrl-C: the client is gone mid-build.
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let release = server.wait_closed(1, Duration::from_secs(120));
+    assert_eq!(release["status"], "success", "{release}");
+    let logs = Server::client()
+        .get(format!("{}/api/v1/releases/1/logs", server.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(logs.contains("done-sleeping"), "{logs}");
 }

@@ -183,7 +183,10 @@ fn two_apps_pushed_at_once_build_side_by_side() {
         server.create_app(app, &["intel-nuc"]);
         let project = git_project(&[(
             "Dockerfile",
-            &format!("FROM busybox:slipway-amd64\nRUN echo {app} && sleep 3\n"),
+            &format!(
+                "FROM busybox:slipway-amd64\nRUN echo {app} {:?} && sleep 3\n",
+                std::time::SystemTime::now()
+            ),
         )]);
         let url = server.git_url(app, ADMIN);
         pushes.push(std::thread::spawn(move || {
