@@ -8,8 +8,9 @@
 //! - `hub`: live build events for whoever watches.
 
 mod api;
-pub use api::body as api_body;
+
 mod auth;
+mod body;
 mod error;
 pub mod git;
 mod hub;

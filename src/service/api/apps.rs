@@ -11,11 +11,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::body;
 use crate::access::{new_token, token_hash, Scope};
 use crate::app::{check_name, App};
 use crate::release::now_ms;
 use crate::service::auth::Caller;
+use crate::service::body;
 use crate::service::error::ApiError;
 use crate::service::git;
 use crate::service::state::State;

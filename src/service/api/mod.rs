@@ -1,7 +1,6 @@
 //! The JSON API under `/api/v1`, one router per resource.
 
 mod apps;
-pub mod body;
 mod releases;
 mod uploads;
 mod views;

@@ -17,9 +17,9 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
 use super::apps::find_app;
-use super::body;
 use crate::release::{new_release_hash, SourceKind};
 use crate::service::auth::Caller;
+use crate::service::body;
 use crate::service::error::ApiError;
 use crate::service::state::State;
 use crate::service::{queue, watch};

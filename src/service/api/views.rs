@@ -12,8 +12,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{body, releases};
+use super::releases;
 use crate::service::auth::Caller;
+use crate::service::body;
 use crate::service::error::ApiError;
 use crate::service::state::State;
 

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 
-use super::body;
 use crate::release::{new_release_hash, SourceKind};
+use crate::service::body;
 use crate::service::error::ApiError;
 use crate::service::queue;
 use crate::service::state::State;

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::access::same_secret;
 use crate::release::{new_release_hash, SourceKind, Status};
-use crate::service::api_body;
+use crate::service::body;
 use crate::service::error::ApiError;
 use crate::service::hub::Update;
 use crate::service::state::State;
@@ -76,7 +76,7 @@ pub async fn pre_receive(
     if !same_secret(presented.as_bytes(), state.hook_secret.as_bytes()) {
         return Err(ApiError::unauthorized());
     }
-    let hook: HookRequest = api_body::json(request, 1 << 20).await?;
+    let hook: HookRequest = body::json(request, 1 << 20).await?;
     let app = state
         .store
         .call({
