@@ -15,6 +15,7 @@ pub mod plan;
 pub mod plugin_host;
 pub mod registry;
 pub mod release;
+pub mod rollout;
 pub mod service;
 pub mod source;
 pub mod store;
