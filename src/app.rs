@@ -14,6 +14,10 @@ pub struct App {
     pub name: String,
     pub device_types: Vec<String>,
     pub created_at_ms: i64,
+    /// The fleet's target release (devices without a pin or rollout run it).
+    pub target_release: Option<i64>,
+    /// Each new successful release becomes the target (the default).
+    pub track_latest: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,12 +55,18 @@ impl App {
         for slug in device_types {
             target::lookup(slug).map_err(|e| AppError::DeviceType(e.to_string()))?;
         }
-        let mut unique = device_types.to_vec();
-        unique.dedup();
+        let mut unique: Vec<String> = Vec::new();
+        for slug in device_types {
+            if !unique.contains(slug) {
+                unique.push(slug.clone());
+            }
+        }
         Ok(App {
             name: name.to_string(),
             device_types: unique,
             created_at_ms: now_ms,
+            target_release: None,
+            track_latest: true,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod access;
 pub mod app;
 pub mod catalogue;
 pub mod detect;
+pub mod device;
 pub mod image;
 pub mod pipeline;
 pub mod plan;

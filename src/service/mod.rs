@@ -12,6 +12,7 @@ mod api;
 mod auth;
 mod body;
 mod error;
+pub mod fleet;
 pub mod git;
 mod hub;
 mod metrics;
@@ -169,7 +170,9 @@ pub async fn serve(
     } else {
         addr
     };
+    let fleet = load_fleet(&store).await?;
     let state = Arc::new(State {
+        fleet,
         store,
         host,
         plugins,
@@ -183,6 +186,7 @@ pub async fn serve(
         config,
     });
     tokio::spawn(queue::run(state.clone()));
+    tokio::spawn(fleet::run_ticker(state.clone()));
     let app = router(state);
     on_ready(Started {
         addr,
@@ -223,6 +227,30 @@ async fn trace_request(
     );
     use tracing::Instrument;
     next.run(request).instrument(span).await
+}
+
+/// The fleet index, from the store. An app that follows its latest release
+/// but has no target yet gets its newest successful release.
+async fn load_fleet(store: &SharedStore) -> Result<fleet::Fleet, ServeError> {
+    let (apps, devices, rollouts) = store
+        .call(|s| {
+            let mut apps = s.apps()?;
+            for app in apps.iter_mut().filter(|a| a.track_latest && a.target_release.is_none()) {
+                let latest = s.list(&crate::release::ReleaseFilter {
+                    app: Some(app.name.clone()),
+                    status: Some(crate::release::Status::Success),
+                    limit: Some(1),
+                    ..Default::default()
+                })?;
+                if let Some(release) = latest.first() {
+                    s.set_fleet_target(&app.name, Some(release.id), true)?;
+                    app.target_release = Some(release.id);
+                }
+            }
+            Ok((apps, s.all_devices()?, s.all_rollouts()?))
+        })
+        .await?;
+    Ok(fleet::Fleet::load(apps, devices, rollouts))
 }
 
 fn clear_dir(dir: &std::path::Path) {

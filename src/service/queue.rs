@@ -88,6 +88,9 @@ async fn build(state: Arc<State>, release: Release, cancel: CancellationToken) {
     match finished {
         Ok((release, images)) => {
             tracing::info!(status = %release.status, "build ended");
+            if release.status == Status::Success {
+                follow_latest(&state, &release).await;
+            }
             if let Some(ms) = release.duration_ms {
                 state.metrics.observe_build(ms as f64 / 1000.0);
             }
@@ -104,6 +107,49 @@ async fn build(state: Arc<State>, release: Release, cancel: CancellationToken) {
         .remove(&id);
     let _ = tokio::fs::remove_dir_all(&source).await;
     state.wake.notify_one();
+}
+
+/// A fleet that follows its latest release gets this one as its target.
+async fn follow_latest(state: &State, release: &Release) {
+    let follows = state
+        .fleet
+        .read()
+        .apps
+        .get(&release.app)
+        .is_none_or(|app| app.track_latest);
+    if !follows {
+        return;
+    }
+    let (app, id) = (release.app.clone(), release.id);
+    let saved = state
+        .store
+        .call(move |s| {
+            s.set_fleet_target(&app, Some(id), true)?;
+            s.record_event(
+                Some(&app),
+                "fleet.target",
+                None,
+                &serde_json::json!({"release_id": id, "track_latest": true, "by": "new release"}),
+            )
+        })
+        .await;
+    if let Err(error) = saved {
+        tracing::error!(%error, "could not make the release the fleet target");
+        return;
+    }
+    {
+        let mut data = state.fleet.write();
+        let app = data
+            .apps
+            .entry(release.app.clone())
+            .or_insert_with(|| super::fleet::AppFleet {
+                target: None,
+                track_latest: true,
+                device_types: release.device_types.clone(),
+            });
+        app.target = Some(id);
+    }
+    state.fleet.changed(&release.app);
 }
 
 enum Failure {

@@ -15,6 +15,8 @@ use crate::store::SharedStore;
 
 pub struct State {
     pub store: SharedStore,
+    /// Devices, targets and rollouts in memory (the poll path reads only this).
+    pub fleet: super::fleet::Fleet,
     pub host: Arc<PluginHost>,
     pub plugins: Arc<PluginSet>,
     pub config: ServeConfig,

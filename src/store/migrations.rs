@@ -80,4 +80,42 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX releases_by_commit ON releases (commit_sha);
     CREATE INDEX releases_by_start ON releases (started_at_ms);
     "#,
+    // 5: fleets: targets, devices and their reports, rollouts, the audit log.
+    r#"
+    ALTER TABLE apps ADD COLUMN target_release INTEGER;
+    ALTER TABLE apps ADD COLUMN track_latest INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE devices (
+        uuid          TEXT    PRIMARY KEY,
+        app           TEXT    NOT NULL REFERENCES apps (name) ON DELETE CASCADE,
+        name          TEXT    NOT NULL,
+        device_type   TEXT    NOT NULL,
+        key_hash      TEXT    NOT NULL UNIQUE,
+        tags          TEXT    NOT NULL DEFAULT '{}',
+        pin_release   INTEGER,
+        created_at_ms INTEGER NOT NULL,
+        last_seen_ms  INTEGER,
+        report        TEXT    NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX devices_by_app ON devices (app);
+    CREATE TABLE rollouts (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        app                 TEXT    NOT NULL,
+        release_id          INTEGER NOT NULL,
+        plan                TEXT    NOT NULL,
+        state               TEXT    NOT NULL,
+        current_phase       INTEGER NOT NULL,
+        phase_started_at_ms INTEGER NOT NULL,
+        created_at_ms       INTEGER NOT NULL,
+        reason              TEXT
+    );
+    CREATE TABLE events (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms   INTEGER NOT NULL,
+        app     TEXT,
+        kind    TEXT    NOT NULL,
+        subject TEXT,
+        detail  TEXT    NOT NULL
+    );
+    CREATE INDEX events_by_app ON events (app, id);
+    "#,
 ];

@@ -1,5 +1,6 @@
-//! The one store: apps, access tokens, releases and their images, the build
-//! queue (queued releases) and saved views, behind one interface.
+//! The one store: apps and their fleet targets, access tokens, releases and
+//! their images, the build queue (queued releases), saved views, devices,
+//! rollouts and the audit log, behind one interface.
 //!
 //! [`Store`] is what callers use; each part of it is a trait of its own so
 //! every backend file keeps one job. [`sqlite::SqliteStore`] is the embedded
@@ -17,6 +18,8 @@ use serde::Serialize;
 
 use crate::access::Scope;
 use crate::app::App;
+use crate::device::{Device, Report};
+use crate::rollout::Rollout;
 use crate::release::{
     ImageOutcome, ImageRecord, NewImage, NewRelease, Release, ReleaseFilter, Status,
 };
@@ -102,6 +105,66 @@ pub trait AppStore {
     /// needs the key itself.
     fn set_webhook_secret(&mut self, app: &str, secret: &str) -> Result<(), StoreError>;
     fn webhook_secret(&self, app: &str) -> Result<Option<String>, StoreError>;
+    /// The fleet's target release, and whether new releases replace it.
+    fn set_fleet_target(
+        &mut self,
+        app: &str,
+        release: Option<i64>,
+        track_latest: bool,
+    ) -> Result<(), StoreError>;
+}
+
+/// Devices, their keys (hashed) and reports.
+pub trait DeviceStore {
+    fn add_device(&mut self, device: &Device, key_hash: &str) -> Result<(), StoreError>;
+    /// Every device with its key hash (the service indexes them in memory).
+    fn all_devices(&self) -> Result<Vec<(Device, String)>, StoreError>;
+    fn set_device_tags(
+        &mut self,
+        uuid: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StoreError>;
+    fn set_device_pin(&mut self, uuid: &str, release: Option<i64>) -> Result<(), StoreError>;
+    fn delete_device(&mut self, uuid: &str) -> Result<bool, StoreError>;
+    fn save_report(&mut self, uuid: &str, report: &Report) -> Result<(), StoreError>;
+    /// Last-seen times, written in batches.
+    fn touch_devices(&mut self, seen: &[(String, i64)]) -> Result<(), StoreError>;
+}
+
+/// Rollouts, whole (plans are small).
+pub trait RolloutStore {
+    /// Stores a new rollout; its id is assigned here.
+    fn create_rollout(&mut self, rollout: &Rollout) -> Result<i64, StoreError>;
+    fn update_rollout(&mut self, rollout: &Rollout) -> Result<(), StoreError>;
+    fn all_rollouts(&self) -> Result<Vec<Rollout>, StoreError>;
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub at_ms: i64,
+    pub app: Option<String>,
+    pub kind: String,
+    pub subject: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// The audit log: every change of target, pin, rollout state, every report.
+pub trait EventStore {
+    fn record_event(
+        &mut self,
+        app: Option<&str>,
+        kind: &str,
+        subject: Option<&str>,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    fn events(
+        &self,
+        app: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
 }
 
 /// Access tokens, by the SHA-256 of the token (the token itself is never stored).
@@ -130,6 +193,12 @@ pub trait ViewStore {
 }
 
 /// Everything a backend keeps.
-pub trait Store: ReleaseStore + AppStore + TokenStore + ViewStore {}
+pub trait Store:
+    ReleaseStore + AppStore + TokenStore + ViewStore + DeviceStore + RolloutStore + EventStore
+{
+}
 
-impl<T: ReleaseStore + AppStore + TokenStore + ViewStore> Store for T {}
+impl<T> Store for T where
+    T: ReleaseStore + AppStore + TokenStore + ViewStore + DeviceStore + RolloutStore + EventStore
+{
+}

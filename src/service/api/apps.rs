@@ -48,6 +48,14 @@ async fn create(
     let stored = app.clone();
     state.store.call(move |s| s.create_app(&stored)).await?;
     git::init_repo(&repo).map_err(ApiError::internal)?;
+    state.fleet.write().apps.insert(
+        app.name.clone(),
+        crate::service::fleet::AppFleet {
+            target: None,
+            track_latest: true,
+            device_types: app.device_types.clone(),
+        },
+    );
     Ok((StatusCode::CREATED, Json(app)))
 }
 

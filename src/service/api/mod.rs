@@ -1,7 +1,10 @@
 //! The JSON API under `/api/v1`, one router per resource.
 
 mod apps;
+mod device_state;
+mod devices;
 mod releases;
+mod rollouts;
 mod uploads;
 mod views;
 mod webhooks;
@@ -19,6 +22,9 @@ pub fn router() -> Router<Arc<State>> {
     Router::new()
         .merge(apps::router())
         .merge(releases::router())
+        .merge(devices::router())
+        .merge(rollouts::router())
+        .merge(device_state::router())
         .merge(uploads::router())
         .merge(views::router())
         .merge(webhooks::router())

@@ -143,6 +143,16 @@ async fn list(
     ))
 }
 
+/// How many devices run each release, in one pass over the fleet.
+fn running_counts(state: &State) -> HashMap<i64, u64> {
+    let data = state.fleet.read();
+    let mut counts = HashMap::new();
+    for release in data.devices.values().filter_map(|d| d.running_release()) {
+        *counts.entry(release).or_insert(0) += 1;
+    }
+    counts
+}
+
 async fn find(
     state: &State,
     caller: &Caller,
@@ -170,6 +180,7 @@ async fn show(
     let mut body = serde_json::to_value(&release).map_err(ApiError::internal)?;
     body["images"] = json!(images);
     body["logs"] = json!(format!("/api/v1/releases/{id}/logs"));
+    body["device_count"] = json!(running_counts(&state).get(&id).copied().unwrap_or(0));
     Ok(Json(body))
 }
 

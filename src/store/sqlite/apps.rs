@@ -39,7 +39,7 @@ impl AppStore for SqliteStore {
         Ok(self
             .conn
             .query_row(
-                "SELECT name, device_types, created_at_ms FROM apps WHERE name = ?1",
+                "SELECT name, device_types, created_at_ms, target_release, track_latest FROM apps WHERE name = ?1",
                 params![name],
                 app_from_row,
             )
@@ -49,7 +49,9 @@ impl AppStore for SqliteStore {
     fn apps(&self) -> Result<Vec<App>, StoreError> {
         let mut statement = self
             .conn
-            .prepare("SELECT name, device_types, created_at_ms FROM apps ORDER BY name")?;
+            .prepare(
+            "SELECT name, device_types, created_at_ms, target_release, track_latest FROM apps ORDER BY name",
+        )?;
         let rows = statement.query_map([], app_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -58,6 +60,22 @@ impl AppStore for SqliteStore {
         let changed = self.conn.execute(
             "UPDATE apps SET webhook_secret = ?2 WHERE name = ?1",
             params![app, secret],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NoApp(app.to_string()));
+        }
+        Ok(())
+    }
+
+    fn set_fleet_target(
+        &mut self,
+        app: &str,
+        release: Option<i64>,
+        track_latest: bool,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE apps SET target_release = ?2, track_latest = ?3 WHERE name = ?1",
+            params![app, release, track_latest as i64],
         )?;
         if changed == 0 {
             return Err(StoreError::NoApp(app.to_string()));
@@ -84,6 +102,8 @@ fn app_from_row(row: &rusqlite::Row) -> rusqlite::Result<App> {
         name: row.get(0)?,
         device_types: serde_json::from_str(&device_types).unwrap_or_default(),
         created_at_ms: row.get(2)?,
+        target_release: row.get(3)?,
+        track_latest: row.get::<_, i64>(4)? != 0,
     })
 }
 

@@ -2,6 +2,7 @@
 //! `slipway releases` reads while a build writes.
 
 mod apps;
+mod fleet;
 mod releases;
 mod views;
 

@@ -1,0 +1,189 @@
+//! The device API, authenticated by the device's own key (which reaches its
+//! own state and nothing else):
+//!
+//! - `GET /device/state`: the release it should run, for its arch, with an
+//!   `ETag`; `304` on a matching `If-None-Match`; `?wait=SECONDS` holds the
+//!   answer until the target changes. This path reads memory only: the key
+//!   lookup, the resolution and the state are in the fleet index and cache.
+//! - `PATCH /device/state`: what it runs now. Reports are idempotent; one
+//!   with an older `seq` than the last is ignored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Query, State as Extract};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::access::{same_secret, token_hash};
+use crate::device::Report;
+use crate::release::now_ms;
+use crate::rollout::resolve::Target;
+use crate::service::body;
+use crate::service::error::ApiError;
+use crate::service::fleet::{evaluate, target_state};
+use crate::service::state::State;
+
+/// The longest long-poll.
+const MAX_WAIT: u64 = 300;
+/// A report body's cap.
+const MAX_REPORT: usize = 64 * 1024;
+
+pub fn router() -> Router<Arc<State>> {
+    Router::new().route("/device/state", get(get_state).patch(report))
+}
+
+/// The device a key belongs to: (uuid, app, device type).
+fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, String), ApiError> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .filter(|v| v.len() <= 1024)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(ApiError::unauthorized)?;
+    let hash = token_hash(key.trim());
+    let data = state.fleet.read();
+    let (stored, uuid) = data
+        .by_key
+        .get_key_value(&hash)
+        .ok_or_else(ApiError::unauthorized)?;
+    if !same_secret(stored.as_bytes(), hash.as_bytes()) {
+        return Err(ApiError::unauthorized());
+    }
+    let device = data.devices.get(uuid).ok_or_else(ApiError::unauthorized)?;
+    Ok((device.uuid.clone(), device.app.clone(), device.device_type.clone()))
+}
+
+fn target_of(state: &State, uuid: &str) -> Option<Target> {
+    let data = state.fleet.read();
+    data.devices.get(uuid).map(|d| data.target_of(d))
+}
+
+#[derive(Deserialize)]
+struct Wait {
+    wait: Option<u64>,
+}
+
+async fn get_state(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    Query(wait): Query<Wait>,
+) -> Result<Response, ApiError> {
+    let (uuid, app, device_type) = device_of(&state, &headers)?;
+    state.fleet.mark_seen(&uuid, now_ms());
+    let presented = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Subscribed before the target is read: a change in between is not missed.
+    let mut changes = state.fleet.watch(&app);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT));
+    loop {
+        let target = target_of(&state, &uuid).ok_or_else(ApiError::unauthorized)?;
+        let release_state = match target.release {
+            Some(release) => Some(
+                target_state::state_of(&state.fleet, &state.store, release, &device_type)
+                    .await
+                    .map_err(ApiError::internal)?,
+            ),
+            None => None,
+        };
+        let etag = release_state
+            .as_ref()
+            .map_or(target_state::NO_TARGET_ETAG.to_string(), |s| s.etag.clone());
+        let etag = etag.as_str();
+        if presented.as_deref() != Some(etag) {
+            let mut body = release_state.as_ref().map(|s| s.body.clone()).unwrap_or_else(|| {
+                let mut empty = serde_json::Map::new();
+                empty.insert("release_id".into(), Value::Null);
+                empty.insert("release_hash".into(), Value::Null);
+                empty.insert("services".into(), json!({}));
+                empty.insert("hooks".into(), json!({}));
+                empty
+            });
+            body.insert("device".into(), json!({"uuid": uuid, "device_type": device_type}));
+            body.insert("target".into(), json!(target));
+            let mut response = Json(Value::Object(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::ETAG, HeaderValue::from_str(etag).map_err(ApiError::internal)?);
+            return Ok(response);
+        }
+        let woke = tokio::select! {
+            changed = changes.changed() => changed.is_ok(),
+            _ = tokio::time::sleep_until(deadline) => false,
+        };
+        if !woke {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response
+                .headers_mut()
+                .insert(header::ETAG, HeaderValue::from_str(etag).map_err(ApiError::internal)?);
+            return Ok(response);
+        }
+    }
+}
+
+async fn report(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    request: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let (uuid, app, _) = device_of(&state, &headers)?;
+    let now = now_ms();
+    state.fleet.mark_seen(&uuid, now);
+    let mut report: Report = body::json(request, MAX_REPORT).await?;
+    if let Some(error) = &mut report.error {
+        error.truncate(4096);
+    }
+    if report.progress.is_some_and(|p| p > 100) {
+        return Err(ApiError::bad_request("invalid_report", "progress: 0 to 100"));
+    }
+    let (previous, changed) = {
+        let mut data = state.fleet.write();
+        let Some(device) = data.devices.get_mut(&uuid) else {
+            return Err(ApiError::unauthorized());
+        };
+        // A late report from before the last one says nothing new.
+        if let (Some(new), Some(old)) = (report.seq, device.report.seq) {
+            if new < old {
+                return Ok(Json(json!({ "accepted": false, "reason": "an older report than the last one" })));
+            }
+        }
+        let previous = device.report.clone();
+        let changed = previous != report;
+        device.report = report.clone();
+        (previous, changed)
+    };
+    if !changed {
+        return Ok(Json(json!({ "accepted": true })));
+    }
+    let (id, stored, app_name) = (uuid.clone(), report.clone(), app.clone());
+    let status_moved = previous.update_status != report.update_status || previous.release_id != report.release_id;
+    state
+        .store
+        .call(move |s| {
+            s.save_report(&id, &stored)?;
+            if status_moved {
+                s.record_event(
+                    Some(&app_name),
+                    "device.report",
+                    Some(&id),
+                    &json!({"release_id": stored.release_id, "update_status": stored.update_status, "error": stored.error}),
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    if status_moved {
+        let changed = evaluate::evaluate_app(&state.fleet, &app, now);
+        evaluate::persist(&state, changed).await;
+        // A stopped rollout's reach depends on what devices run.
+        state.fleet.changed(&app);
+    }
+    Ok(Json(json!({ "accepted": true })))
+}

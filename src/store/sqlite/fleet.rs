@@ -1,0 +1,257 @@
+//! Devices, rollouts and the audit log in SQLite.
+
+use std::collections::BTreeMap;
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use super::SqliteStore;
+use crate::device::{Device, Report};
+use crate::rollout::{Phase, Rollout, RolloutState, Selector};
+use crate::store::{DeviceStore, Event, EventStore, RolloutStore, StoreError};
+
+impl DeviceStore for SqliteStore {
+    fn add_device(&mut self, device: &Device, key_hash: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO devices (uuid, app, name, device_type, key_hash, tags, pin_release,
+                                  created_at_ms, report)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                device.uuid,
+                device.app,
+                device.name,
+                device.device_type,
+                key_hash,
+                serde_json::to_string(&device.tags).unwrap_or_else(|_| "{}".into()),
+                device.pin_release,
+                device.created_at_ms,
+                serde_json::to_string(&device.report).unwrap_or_else(|_| "{}".into()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn all_devices(&self) -> Result<Vec<(Device, String)>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT uuid, app, name, device_type, key_hash, tags, pin_release, created_at_ms,
+                    last_seen_ms, report FROM devices",
+        )?;
+        let rows = statement.query_map([], |row| {
+            let tags: String = row.get(5)?;
+            let report: String = row.get(9)?;
+            Ok((
+                Device {
+                    uuid: row.get(0)?,
+                    app: row.get(1)?,
+                    name: row.get(2)?,
+                    device_type: row.get(3)?,
+                    tags: serde_json::from_str(&tags).unwrap_or_default(),
+                    pin_release: row.get(6)?,
+                    created_at_ms: row.get(7)?,
+                    last_seen_ms: row.get(8)?,
+                    report: serde_json::from_str(&report).unwrap_or_default(),
+                },
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_device_tags(
+        &mut self,
+        uuid: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE devices SET tags = ?2 WHERE uuid = ?1",
+            params![uuid, serde_json::to_string(tags).unwrap_or_else(|_| "{}".into())],
+        )?;
+        Ok(())
+    }
+
+    fn set_device_pin(&mut self, uuid: &str, release: Option<i64>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE devices SET pin_release = ?2 WHERE uuid = ?1",
+            params![uuid, release],
+        )?;
+        Ok(())
+    }
+
+    fn delete_device(&mut self, uuid: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM devices WHERE uuid = ?1", params![uuid])?
+            == 1)
+    }
+
+    fn save_report(&mut self, uuid: &str, report: &Report) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE devices SET report = ?2 WHERE uuid = ?1",
+            params![uuid, serde_json::to_string(report).unwrap_or_else(|_| "{}".into())],
+        )?;
+        Ok(())
+    }
+
+    fn touch_devices(&mut self, seen: &[(String, i64)]) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut statement = tx.prepare_cached(
+                "UPDATE devices SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?2) WHERE uuid = ?1",
+            )?;
+            for (uuid, at) in seen {
+                statement.execute(params![uuid, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// What of a rollout is stored as one JSON column: its plan.
+#[derive(Serialize, Deserialize)]
+struct Plan {
+    selector: Selector,
+    phases: Vec<Phase>,
+    error_threshold: u8,
+    min_finished: u32,
+    max_per_minute: Option<u32>,
+}
+
+impl RolloutStore for SqliteStore {
+    fn create_rollout(&mut self, rollout: &Rollout) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO rollouts (app, release_id, plan, state, current_phase,
+                                   phase_started_at_ms, created_at_ms, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                rollout.app,
+                rollout.release_id,
+                plan_json(rollout),
+                rollout.state.as_str(),
+                rollout.current_phase as i64,
+                rollout.phase_started_at_ms,
+                rollout.created_at_ms,
+                rollout.reason
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn update_rollout(&mut self, rollout: &Rollout) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE rollouts SET state = ?2, current_phase = ?3, phase_started_at_ms = ?4,
+                                 reason = ?5
+             WHERE id = ?1",
+            params![
+                rollout.id,
+                rollout.state.as_str(),
+                rollout.current_phase as i64,
+                rollout.phase_started_at_ms,
+                rollout.reason
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn all_rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, app, release_id, plan, state, current_phase, phase_started_at_ms,
+                    created_at_ms, reason FROM rollouts ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            let plan: String = row.get(3)?;
+            let state: String = row.get(4)?;
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                plan,
+                state,
+                row.get::<_, i64>(5)?,
+                row.get::<_, i64>(6)?,
+                row.get::<_, i64>(7)?,
+                row.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        let mut rollouts = Vec::new();
+        for row in rows {
+            let (id, app, release_id, plan, state, current, started, created, reason) = row?;
+            let plan: Plan = serde_json::from_str(&plan).map_err(|_| StoreError::Corrupt {
+                field: "rollout plan",
+                value: plan.clone(),
+            })?;
+            let state = RolloutState::parse(&state).ok_or(StoreError::Corrupt {
+                field: "rollout state",
+                value: state.clone(),
+            })?;
+            rollouts.push(Rollout {
+                id,
+                app,
+                release_id,
+                selector: plan.selector,
+                phases: plan.phases,
+                error_threshold: plan.error_threshold,
+                min_finished: plan.min_finished,
+                max_per_minute: plan.max_per_minute,
+                state,
+                current_phase: current.max(0) as usize,
+                phase_started_at_ms: started,
+                created_at_ms: created,
+                reason,
+            });
+        }
+        Ok(rollouts)
+    }
+}
+
+fn plan_json(rollout: &Rollout) -> String {
+    serde_json::to_string(&Plan {
+        selector: rollout.selector.clone(),
+        phases: rollout.phases.clone(),
+        error_threshold: rollout.error_threshold,
+        min_finished: rollout.min_finished,
+        max_per_minute: rollout.max_per_minute,
+    })
+    .unwrap_or_default()
+}
+
+impl EventStore for SqliteStore {
+    fn record_event(
+        &mut self,
+        app: Option<&str>,
+        kind: &str,
+        subject: Option<&str>,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO events (at_ms, app, kind, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![crate::release::now_ms(), app, kind, subject, detail.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn events(
+        &self,
+        app: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, at_ms, app, kind, subject, detail FROM events
+             WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![app, before_id, limit], |row| {
+            let detail: String = row.get(5)?;
+            Ok(Event {
+                id: row.get(0)?,
+                at_ms: row.get(1)?,
+                app: row.get(2)?,
+                kind: row.get(3)?,
+                subject: row.get(4)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
