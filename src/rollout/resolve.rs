@@ -144,7 +144,10 @@ mod tests {
         let everyone = rollout(1, 2, &[100], 0);
         let mut facts = device("d", &tags);
         assert_eq!(target(&facts, fleet, &[]).release, Some(1));
-        assert_eq!(target(&facts, fleet, std::slice::from_ref(&everyone)).release, Some(2));
+        assert_eq!(
+            target(&facts, fleet, std::slice::from_ref(&everyone)).release,
+            Some(2)
+        );
         facts.pin = Some(3);
         let pinned = target(&facts, fleet, &[everyone]);
         assert_eq!((pinned.release, pinned.reason), (Some(3), Reason::Pin));

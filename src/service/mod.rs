@@ -235,7 +235,10 @@ async fn load_fleet(store: &SharedStore) -> Result<fleet::Fleet, ServeError> {
     let (apps, devices, rollouts) = store
         .call(|s| {
             let mut apps = s.apps()?;
-            for app in apps.iter_mut().filter(|a| a.track_latest && a.target_release.is_none()) {
+            for app in apps
+                .iter_mut()
+                .filter(|a| a.track_latest && a.target_release.is_none())
+            {
                 let latest = s.list(&crate::release::ReleaseFilter {
                     app: Some(app.name.clone()),
                     status: Some(crate::release::Status::Success),

@@ -19,10 +19,10 @@ use serde::Serialize;
 use crate::access::Scope;
 use crate::app::App;
 use crate::device::{Device, Report};
-use crate::rollout::Rollout;
 use crate::release::{
     ImageOutcome, ImageRecord, NewImage, NewRelease, Release, ReleaseFilter, Status,
 };
+use crate::rollout::Rollout;
 
 pub use shared::SharedStore;
 pub use sqlite::SqliteStore;

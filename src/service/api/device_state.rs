@@ -56,7 +56,11 @@ fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, Stri
         return Err(ApiError::unauthorized());
     }
     let device = data.devices.get(uuid).ok_or_else(ApiError::unauthorized)?;
-    Ok((device.uuid.clone(), device.app.clone(), device.device_type.clone()))
+    Ok((
+        device.uuid.clone(),
+        device.app.clone(),
+        device.device_type.clone(),
+    ))
 }
 
 fn target_of(state: &State, uuid: &str) -> Option<Target> {
@@ -82,7 +86,8 @@ async fn get_state(
         .map(str::to_string);
     // Subscribed before the target is read: a change in between is not missed.
     let mut changes = state.fleet.watch(&app);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT));
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT));
     loop {
         let target = target_of(&state, &uuid).ok_or_else(ApiError::unauthorized)?;
         let release_state = match target.release {
@@ -98,20 +103,27 @@ async fn get_state(
             .map_or(target_state::NO_TARGET_ETAG.to_string(), |s| s.etag.clone());
         let etag = etag.as_str();
         if presented.as_deref() != Some(etag) {
-            let mut body = release_state.as_ref().map(|s| s.body.clone()).unwrap_or_else(|| {
-                let mut empty = serde_json::Map::new();
-                empty.insert("release_id".into(), Value::Null);
-                empty.insert("release_hash".into(), Value::Null);
-                empty.insert("services".into(), json!({}));
-                empty.insert("hooks".into(), json!({}));
-                empty
-            });
-            body.insert("device".into(), json!({"uuid": uuid, "device_type": device_type}));
+            let mut body = release_state
+                .as_ref()
+                .map(|s| s.body.clone())
+                .unwrap_or_else(|| {
+                    let mut empty = serde_json::Map::new();
+                    empty.insert("release_id".into(), Value::Null);
+                    empty.insert("release_hash".into(), Value::Null);
+                    empty.insert("services".into(), json!({}));
+                    empty.insert("hooks".into(), json!({}));
+                    empty
+                });
+            body.insert(
+                "device".into(),
+                json!({"uuid": uuid, "device_type": device_type}),
+            );
             body.insert("target".into(), json!(target));
             let mut response = Json(Value::Object(body)).into_response();
-            response
-                .headers_mut()
-                .insert(header::ETAG, HeaderValue::from_str(etag).map_err(ApiError::internal)?);
+            response.headers_mut().insert(
+                header::ETAG,
+                HeaderValue::from_str(etag).map_err(ApiError::internal)?,
+            );
             return Ok(response);
         }
         let woke = tokio::select! {
@@ -120,9 +132,10 @@ async fn get_state(
         };
         if !woke {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response
-                .headers_mut()
-                .insert(header::ETAG, HeaderValue::from_str(etag).map_err(ApiError::internal)?);
+            response.headers_mut().insert(
+                header::ETAG,
+                HeaderValue::from_str(etag).map_err(ApiError::internal)?,
+            );
             return Ok(response);
         }
     }
@@ -141,7 +154,10 @@ async fn report(
         error.truncate(4096);
     }
     if report.progress.is_some_and(|p| p > 100) {
-        return Err(ApiError::bad_request("invalid_report", "progress: 0 to 100"));
+        return Err(ApiError::bad_request(
+            "invalid_report",
+            "progress: 0 to 100",
+        ));
     }
     let (previous, changed) = {
         let mut data = state.fleet.write();
@@ -151,7 +167,9 @@ async fn report(
         // A late report from before the last one says nothing new.
         if let (Some(new), Some(old)) = (report.seq, device.report.seq) {
             if new < old {
-                return Ok(Json(json!({ "accepted": false, "reason": "an older report than the last one" })));
+                return Ok(Json(
+                    json!({ "accepted": false, "reason": "an older report than the last one" }),
+                ));
             }
         }
         let previous = device.report.clone();
@@ -163,7 +181,8 @@ async fn report(
         return Ok(Json(json!({ "accepted": true })));
     }
     let (id, stored, app_name) = (uuid.clone(), report.clone(), app.clone());
-    let status_moved = previous.update_status != report.update_status || previous.release_id != report.release_id;
+    let status_moved =
+        previous.update_status != report.update_status || previous.release_id != report.release_id;
     state
         .store
         .call(move |s| {

@@ -53,8 +53,14 @@ async fn add(
 ) -> Result<impl IntoResponse, ApiError> {
     let app = find_app(&state, &caller, &name).await?;
     let new: NewDevice = body::json(request, state.config.limits.json_bytes).await?;
-    if new.name.trim().is_empty() || new.name.len() > MAX_NAME || new.name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("invalid_device", format!("name: use 1 to {MAX_NAME} printable characters")));
+    if new.name.trim().is_empty()
+        || new.name.len() > MAX_NAME
+        || new.name.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_device",
+            format!("name: use 1 to {MAX_NAME} printable characters"),
+        ));
     }
     if !app.device_types.contains(&new.device_type) {
         return Err(ApiError::bad_request(
@@ -103,7 +109,9 @@ async fn add(
     }
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "uuid": device.uuid, "device_key": key, "name": device.name, "device_type": device.device_type })),
+        Json(
+            json!({ "uuid": device.uuid, "device_key": key, "name": device.name, "device_type": device.device_type }),
+        ),
     ))
 }
 
@@ -144,7 +152,10 @@ async fn list(
         match key.as_str() {
             "tag" => {
                 let (k, v) = value.split_once(':').ok_or_else(|| {
-                    ApiError::bad_request("invalid_filter", "tag: expected KEY:VALUE, e.g. site:berlin")
+                    ApiError::bad_request(
+                        "invalid_filter",
+                        "tag: expected KEY:VALUE, e.g. site:berlin",
+                    )
                 })?;
                 tags.push((k.to_string(), v.to_string()));
             }
@@ -152,7 +163,10 @@ async fn list(
             other => {
                 return Err(ApiError::bad_request(
                     "invalid_filter",
-                    format!("{}: unknown filter (tag, status)", crate::source::unpack::printable(other)),
+                    format!(
+                        "{}: unknown filter (tag, status)",
+                        crate::source::unpack::printable(other)
+                    ),
                 ))
             }
         }
@@ -190,7 +204,10 @@ fn find_device(state: &State, caller: &Caller, uuid: &str) -> Result<Device, Api
     let data = state.fleet.read();
     match data.devices.get(uuid) {
         Some(device) if caller.scope.allows_app(&device.app) => Ok(device.clone()),
-        _ => Err(ApiError::not_found(format!("no device `{}`", crate::source::unpack::printable(uuid)))),
+        _ => Err(ApiError::not_found(format!(
+            "no device `{}`",
+            crate::source::unpack::printable(uuid)
+        ))),
     }
 }
 
@@ -244,7 +261,12 @@ async fn set_tags(
         .store
         .call(move |s| {
             s.set_device_tags(&id, &stored)?;
-            s.record_event(Some(&app), "device.tags", Some(&id), &json!({"tags": stored}))
+            s.record_event(
+                Some(&app),
+                "device.tags",
+                Some(&id),
+                &json!({"tags": stored}),
+            )
         })
         .await?;
     if let Some(found) = state.fleet.write().devices.get_mut(&device.uuid) {
@@ -252,7 +274,11 @@ async fn set_tags(
     }
     state.fleet.changed(&device.app);
     let data = state.fleet.read();
-    Ok(Json(view(&state, &data, data.devices.get(&device.uuid).unwrap_or(&device))))
+    Ok(Json(view(
+        &state,
+        &data,
+        data.devices.get(&device.uuid).unwrap_or(&device),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -268,7 +294,10 @@ pub async fn check_runnable(state: &State, app: &str, release: i64) -> Result<()
         Ok(found) if found.app == app && found.status == Status::Success => Ok(()),
         Ok(found) if found.app == app => Err(ApiError::bad_request(
             "invalid_release",
-            format!("release_id: release {release} is {}, not success: it has nothing to run", found.status),
+            format!(
+                "release_id: release {release} is {}, not success: it has nothing to run",
+                found.status
+            ),
         )),
         Ok(_) | Err(crate::store::StoreError::NotFound(_)) => Err(ApiError::bad_request(
             "invalid_release",
@@ -294,7 +323,12 @@ async fn pin(
         .store
         .call(move |s| {
             s.set_device_pin(&id, release)?;
-            s.record_event(Some(&app), "device.pin", Some(&id), &json!({"release_id": release}))
+            s.record_event(
+                Some(&app),
+                "device.pin",
+                Some(&id),
+                &json!({"release_id": release}),
+            )
         })
         .await?;
     if let Some(found) = state.fleet.write().devices.get_mut(&device.uuid) {
@@ -302,5 +336,9 @@ async fn pin(
     }
     state.fleet.changed(&device.app);
     let data = state.fleet.read();
-    Ok(Json(view(&state, &data, data.devices.get(&device.uuid).unwrap_or(&device))))
+    Ok(Json(view(
+        &state,
+        &data,
+        data.devices.get(&device.uuid).unwrap_or(&device),
+    )))
 }

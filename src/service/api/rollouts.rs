@@ -106,7 +106,9 @@ async fn set_target(
         fleet.track_latest = track_latest;
     }
     state.fleet.changed(&app.name);
-    Ok(Json(json!({ "release_id": release, "track_latest": track_latest })))
+    Ok(Json(
+        json!({ "release_id": release, "track_latest": track_latest }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -182,7 +184,10 @@ async fn create(
         .or_default()
         .push(rollout.clone());
     state.fleet.changed(&app.name);
-    Ok((StatusCode::CREATED, Json(json!({ "id": rollout.id, "state": rollout.state }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": rollout.id, "state": rollout.state })),
+    ))
 }
 
 /// A rollout with its per-phase counts.
@@ -284,7 +289,10 @@ async fn act(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "invalid_state",
-            format!("rollout {id} is {}: it cannot {action}", rollout.state.as_str()),
+            format!(
+                "rollout {id} is {}: it cannot {action}",
+                rollout.state.as_str()
+            ),
         ));
     }
     let updated = {
@@ -304,7 +312,11 @@ async fn act(
         }
         found.clone()
     };
-    evaluate::persist(&state, vec![(updated.clone(), format!("{done} by an operator"))]).await;
+    evaluate::persist(
+        &state,
+        vec![(updated.clone(), format!("{done} by an operator"))],
+    )
+    .await;
     let changed = evaluate::evaluate_app(&state.fleet, &updated.app, now_ms());
     evaluate::persist(&state, changed).await;
     let data = state.fleet.read();
@@ -321,13 +333,20 @@ async fn events(
     let app = find_app(&state, &caller, &name).await?;
     let limit: u32 = query
         .get("limit")
-        .map(|l| l.parse().map_err(|_| ApiError::bad_request("invalid_filter", "limit: expected 1 to 500")))
+        .map(|l| {
+            l.parse()
+                .map_err(|_| ApiError::bad_request("invalid_filter", "limit: expected 1 to 500"))
+        })
         .transpose()?
         .unwrap_or(100)
         .clamp(1, 500);
     let before: Option<i64> = query
         .get("cursor")
-        .map(|c| c.parse().map_err(|_| ApiError::bad_request("invalid_filter", "cursor: not a cursor this API returned")))
+        .map(|c| {
+            c.parse().map_err(|_| {
+                ApiError::bad_request("invalid_filter", "cursor: not a cursor this API returned")
+            })
+        })
         .transpose()?;
     let events = state
         .store

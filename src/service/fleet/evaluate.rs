@@ -94,7 +94,12 @@ pub async fn persist(state: &State, changed: Vec<(Rollout, String)>) {
             .store
             .call(move |s| {
                 s.update_rollout(&rollout)?;
-                s.record_event(Some(&rollout.app), "rollout.changed", Some(&rollout.id.to_string()), &detail)
+                s.record_event(
+                    Some(&rollout.app),
+                    "rollout.changed",
+                    Some(&rollout.id.to_string()),
+                    &detail,
+                )
             })
             .await;
         if let Err(error) = saved {

@@ -83,11 +83,7 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn load(
-        apps: Vec<App>,
-        devices: Vec<(Device, String)>,
-        rollouts: Vec<Rollout>,
-    ) -> Fleet {
+    pub fn load(apps: Vec<App>, devices: Vec<(Device, String)>, rollouts: Vec<Rollout>) -> Fleet {
         let mut data = FleetData::default();
         for app in apps {
             data.apps.insert(

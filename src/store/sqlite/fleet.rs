@@ -64,7 +64,10 @@ impl DeviceStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE devices SET tags = ?2 WHERE uuid = ?1",
-            params![uuid, serde_json::to_string(tags).unwrap_or_else(|_| "{}".into())],
+            params![
+                uuid,
+                serde_json::to_string(tags).unwrap_or_else(|_| "{}".into())
+            ],
         )?;
         Ok(())
     }
@@ -87,7 +90,10 @@ impl DeviceStore for SqliteStore {
     fn save_report(&mut self, uuid: &str, report: &Report) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE devices SET report = ?2 WHERE uuid = ?1",
-            params![uuid, serde_json::to_string(report).unwrap_or_else(|_| "{}".into())],
+            params![
+                uuid,
+                serde_json::to_string(report).unwrap_or_else(|_| "{}".into())
+            ],
         )?;
         Ok(())
     }
@@ -225,7 +231,13 @@ impl EventStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO events (at_ms, app, kind, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![crate::release::now_ms(), app, kind, subject, detail.to_string()],
+            params![
+                crate::release::now_ms(),
+                app,
+                kind,
+                subject,
+                detail.to_string()
+            ],
         )?;
         Ok(())
     }
