@@ -127,7 +127,7 @@ pub async fn run_ticker(state: Arc<State>) {
             let changed = evaluate_app(&state.fleet, &app, now_ms());
             persist(&state, changed).await;
         }
-        if ticks % SEEN_EVERY == 0 {
+        if ticks.is_multiple_of(SEEN_EVERY) {
             let seen = state.fleet.take_seen();
             if !seen.is_empty() {
                 if let Err(error) = state.store.call(move |s| s.touch_devices(&seen)).await {
