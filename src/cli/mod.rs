@@ -1,7 +1,9 @@
 //! The `slipway` command line. Human output by default, `--json` for machines.
 
 mod build;
+mod client;
 mod detect;
+mod fleet;
 mod git_hook;
 mod plugin;
 mod plugin_author;
@@ -9,6 +11,7 @@ mod progress;
 mod push;
 mod releases;
 mod serve;
+mod simulate;
 mod table;
 
 use std::path::PathBuf;
@@ -66,6 +69,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Upload a project to a Slipway service and build it there.
     Push(push::PushArgs),
+    /// Register, list, pin and tag devices (a client of `slipway serve`).
+    #[command(subcommand)]
+    Device(fleet::DeviceCommand),
+    /// An app's fleet: its target release; a simulated fleet.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+    /// Staged rollouts: create, show, pause, resume, stop.
+    #[command(subcommand)]
+    Rollout(fleet::RolloutCommand),
     /// Run by the service's git repositories (not for people).
     #[command(hide = true, name = "git-hook")]
     GitHook { stage: String },
@@ -74,6 +86,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Point an app's fleet at a release (or `--latest`: follow each new one).
+    Target {
+        app: String,
+        #[arg(required_unless_present = "latest")]
+        release: Option<i64>,
+        #[arg(long, conflicts_with = "release")]
+        latest: bool,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Simulated devices driven through a real rollout on a running service.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Options shared by every command that runs plugins.
@@ -191,6 +219,15 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Push(args) => push::run(args),
         Command::GitHook { stage } => git_hook::run(&stage),
+        Command::Device(command) => fleet::device(command),
+        Command::Fleet(FleetCommand::Target {
+            app,
+            release,
+            latest,
+            server,
+        }) => fleet::target(&app, release, latest, &server),
+        Command::Fleet(FleetCommand::Simulate(args)) => simulate::run(args),
+        Command::Rollout(command) => fleet::rollout(command),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -199,6 +236,11 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit::FAILURE)
         }
     }
+}
+
+/// Now, as Unix milliseconds.
+pub(crate) fn cli_now_ms() -> i64 {
+    slipway::release::now_ms()
 }
 
 /// Writes command output to stdout. A closed pipe (`slipway ... | head`)
