@@ -85,9 +85,10 @@ async fn get_state(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     // Subscribed before the target is read: a change in between is not missed.
-    let mut changes = state.fleet.watch(&app);
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT));
+    // A plain poll does not subscribe at all.
+    let wait = Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT));
+    let mut changes = (!wait.is_zero()).then(|| state.fleet.watch(&app));
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let target = target_of(&state, &uuid).ok_or_else(ApiError::unauthorized)?;
         let release_state = match target.release {
@@ -126,9 +127,12 @@ async fn get_state(
             );
             return Ok(response);
         }
-        let woke = tokio::select! {
-            changed = changes.changed() => changed.is_ok(),
-            _ = tokio::time::sleep_until(deadline) => false,
+        let woke = match &mut changes {
+            Some(changes) => tokio::select! {
+                changed = changes.changed() => changed.is_ok(),
+                _ = tokio::time::sleep_until(deadline) => false,
+            },
+            None => false,
         };
         if !woke {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
