@@ -482,3 +482,62 @@ fn rollouts_advance_pause_resume_and_stop() {
         "{changes:?}"
     );
 }
+
+#[test]
+fn the_fleet_simulator_drives_a_three_phase_rollout() {
+    if !common::docker_available("the_fleet_simulator_drives_a_three_phase_rollout") {
+        return;
+    }
+    let server = Server::start();
+    server.create_app("sim", &["intel-nuc"]);
+    release(&server, "sim", "before");
+    let newest = release(&server, "sim", "after");
+    let simulate = |fail: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args([
+                "fleet",
+                "simulate",
+                "--app",
+                "sim",
+                "--devices",
+                "300",
+                "--fail-percent",
+                fail,
+            ])
+            .args([
+                "--server",
+                &server.url,
+                "--token",
+                ADMIN,
+                "--timeout",
+                "120",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = simulate("2");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("completed phase 3"), "{text}");
+    assert!(
+        text.contains(&format!("294 on release {newest}, 6 failed, 0 still on")),
+        "{text}"
+    );
+    // Simulated devices are removed afterwards, the fleet target untouched.
+    let (_, devices) = server.get("/api/v1/apps/sim/devices", ADMIN);
+    assert_eq!(devices["devices"].as_array().unwrap().len(), 0);
+    let (_, target) = server.get("/api/v1/apps/sim/target", ADMIN);
+    assert_eq!(target["release_id"], newest);
+
+    // A bad release: the rollout pauses itself in its first phase.
+    let out = simulate("40");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("paused phase 1"), "{text}");
+    assert!(text.contains("over the error threshold of 10%"), "{text}");
+}

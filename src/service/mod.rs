@@ -221,7 +221,10 @@ async fn healthz(headers: axum::http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse;
     const ETAG: &str = "\"ok\"";
     let header = [(axum::http::header::ETAG, ETAG)];
-    if headers.get(axum::http::header::IF_NONE_MATCH).is_some_and(|v| v == ETAG) {
+    if headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .is_some_and(|v| v == ETAG)
+    {
         (axum::http::StatusCode::NOT_MODIFIED, header).into_response()
     } else {
         (header, "ok\n").into_response()

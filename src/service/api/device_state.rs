@@ -56,6 +56,7 @@ fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, Stri
         return Err(ApiError::unauthorized());
     }
     let device = data.devices.get(uuid).ok_or_else(ApiError::unauthorized)?;
+    data.mark_seen(uuid, now_ms());
     Ok((
         device.uuid.clone(),
         device.app.clone(),
@@ -73,13 +74,47 @@ struct Wait {
     wait: Option<u64>,
 }
 
+/// The poll most devices make: their key, the ETag they have, and nothing
+/// changed. Answered under one read lock with no allocation but the reply;
+/// `None` when the full path is needed.
+fn unchanged(state: &State, headers: &HeaderMap) -> Option<Response> {
+    let presented = headers.get(header::IF_NONE_MATCH)?.as_bytes();
+    let key = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    let hash = token_hash(key.trim());
+    let data = state.fleet.read();
+    let (stored, uuid) = data.by_key.get_key_value(&hash)?;
+    if !same_secret(stored.as_bytes(), hash.as_bytes()) {
+        return None;
+    }
+    let device = data.devices.get(uuid)?;
+    let release = data.target_of(device).release?;
+    let cached = target_state::cached(&state.fleet, release, &device.device_type)?;
+    if cached.etag.as_bytes() != presented {
+        return None;
+    }
+    data.mark_seen(uuid, now_ms());
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, cached.etag_header.clone());
+    Some(response)
+}
+
 async fn get_state(
     Extract(state): Extract<Arc<State>>,
     headers: HeaderMap,
     Query(wait): Query<Wait>,
 ) -> Result<Response, ApiError> {
+    if wait.wait.unwrap_or(0) == 0 {
+        if let Some(response) = unchanged(&state, &headers) {
+            return Ok(response);
+        }
+    }
     let (uuid, app, device_type) = device_of(&state, &headers)?;
-    state.fleet.mark_seen(&uuid, now_ms());
     let presented = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -152,7 +187,6 @@ async fn report(
 ) -> Result<impl IntoResponse, ApiError> {
     let (uuid, app, _) = device_of(&state, &headers)?;
     let now = now_ms();
-    state.fleet.mark_seen(&uuid, now);
     let mut report: Report = body::json(request, MAX_REPORT).await?;
     if let Some(error) = &mut report.error {
         error.truncate(4096);

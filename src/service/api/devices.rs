@@ -102,11 +102,7 @@ async fn add(
             )
         })
         .await?;
-    {
-        let mut data = state.fleet.write();
-        data.by_key.insert(hash, device.uuid.clone());
-        data.devices.insert(device.uuid.clone(), device.clone());
-    }
+    state.fleet.write().insert_device(device.clone(), hash);
     Ok((
         StatusCode::CREATED,
         Json(
@@ -117,9 +113,9 @@ async fn add(
 
 /// A device as the API shows it: what it is, what it should run and why,
 /// what it reports.
-pub fn view(state: &State, data: &crate::service::fleet::FleetData, device: &Device) -> Value {
+pub fn view(data: &crate::service::fleet::FleetData, device: &Device) -> Value {
     let target = data.target_of(device);
-    let last_seen = state.fleet.last_seen(device);
+    let last_seen = data.last_seen(device);
     let online = last_seen.is_some_and(|t| now_ms() - t < OFFLINE_AFTER_MS);
     json!({
         "uuid": device.uuid,
@@ -187,7 +183,7 @@ async fn list(
         .values()
         .filter(|d| d.app == app.name)
         .filter(|d| tags.iter().all(|(k, v)| d.tags.get(k) == Some(v)))
-        .map(|d| view(&state, &data, d))
+        .map(|d| view(&data, d))
         .filter(|v| match status.as_deref() {
             None => true,
             Some("online") => v["online"] == true,
@@ -218,7 +214,7 @@ async fn show(
 ) -> Result<impl IntoResponse, ApiError> {
     let device = find_device(&state, &caller, &uuid)?;
     let data = state.fleet.read();
-    Ok(Json(view(&state, &data, &device)))
+    Ok(Json(view(&data, &device)))
 }
 
 async fn remove(
@@ -235,9 +231,7 @@ async fn remove(
             s.record_event(Some(&app), "device.deleted", Some(&id), &json!({}))
         })
         .await?;
-    let mut data = state.fleet.write();
-    data.devices.remove(&device.uuid);
-    data.by_key.retain(|_, uuid| *uuid != device.uuid);
+    state.fleet.write().remove_device(&device.uuid);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,7 +269,6 @@ async fn set_tags(
     state.fleet.changed(&device.app);
     let data = state.fleet.read();
     Ok(Json(view(
-        &state,
         &data,
         data.devices.get(&device.uuid).unwrap_or(&device),
     )))
@@ -337,7 +330,6 @@ async fn pin(
     state.fleet.changed(&device.app);
     let data = state.fleet.read();
     Ok(Json(view(
-        &state,
         &data,
         data.devices.get(&device.uuid).unwrap_or(&device),
     )))

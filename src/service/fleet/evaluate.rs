@@ -111,6 +111,7 @@ pub async fn persist(state: &State, changed: Vec<(Rollout, String)>) {
 
 pub async fn run_ticker(state: Arc<State>) {
     let mut ticks = 0u32;
+    let mut written = std::collections::HashMap::new();
     let mut interval = tokio::time::interval(TICK);
     loop {
         interval.tick().await;
@@ -128,7 +129,7 @@ pub async fn run_ticker(state: Arc<State>) {
             persist(&state, changed).await;
         }
         if ticks.is_multiple_of(SEEN_EVERY) {
-            let seen = state.fleet.take_seen();
+            let seen = state.fleet.take_seen(&mut written);
             if !seen.is_empty() {
                 if let Err(error) = state.store.call(move |s| s.touch_devices(&seen)).await {
                     tracing::error!(%error, "could not write last-seen times");

@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod target_state;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use tokio::sync::watch;
@@ -37,6 +38,9 @@ pub struct FleetData {
     pub apps: HashMap<String, AppFleet>,
     /// Every rollout of each app, oldest first.
     pub rollouts: HashMap<String, Vec<Rollout>>,
+    /// When each device was last heard from (Unix ms, 0: never): set on the
+    /// poll path under the read lock, written to the store in batches.
+    pub seen: HashMap<String, AtomicI64>,
 }
 
 impl FleetData {
@@ -62,6 +66,38 @@ impl FleetData {
         )
     }
 
+    /// Adds a device (or replaces it) in the index.
+    pub fn insert_device(&mut self, device: Device, key_hash: String) {
+        self.by_key.insert(key_hash, device.uuid.clone());
+        self.seen.insert(
+            device.uuid.clone(),
+            AtomicI64::new(device.last_seen_ms.unwrap_or(0)),
+        );
+        self.devices.insert(device.uuid.clone(), device);
+    }
+
+    pub fn remove_device(&mut self, uuid: &str) {
+        self.devices.remove(uuid);
+        self.seen.remove(uuid);
+        self.by_key.retain(|_, owner| owner != uuid);
+    }
+
+    /// Notes that `uuid` was heard from; needs only the read lock.
+    pub fn mark_seen(&self, uuid: &str, at_ms: i64) {
+        if let Some(seen) = self.seen.get(uuid) {
+            seen.fetch_max(at_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// When `device` was last heard from.
+    pub fn last_seen(&self, device: &Device) -> Option<i64> {
+        self.seen
+            .get(&device.uuid)
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|&t| t > 0)
+            .or(device.last_seen_ms)
+    }
+
     pub fn rollout(&self, id: i64) -> Option<&Rollout> {
         self.rollouts.values().flatten().find(|r| r.id == id)
     }
@@ -76,10 +112,8 @@ pub struct Fleet {
     pub data: RwLock<FleetData>,
     /// Per app, a counter that moves whenever a target may have changed.
     changes: Mutex<HashMap<String, watch::Sender<u64>>>,
-    /// Target states, by (release, device type): built once, then shared.
-    pub states: Mutex<HashMap<(i64, String), std::sync::Arc<ReleaseState>>>,
-    /// Last-seen times not yet written.
-    seen: Mutex<HashMap<String, i64>>,
+    /// Target states, by release and device type: built once, then shared.
+    pub states: RwLock<HashMap<i64, HashMap<String, std::sync::Arc<ReleaseState>>>>,
 }
 
 impl Fleet {
@@ -96,8 +130,7 @@ impl Fleet {
             );
         }
         for (device, key_hash) in devices {
-            data.by_key.insert(key_hash, device.uuid.clone());
-            data.devices.insert(device.uuid.clone(), device);
+            data.insert_device(device, key_hash);
         }
         for rollout in rollouts {
             data.rollouts
@@ -136,30 +169,19 @@ impl Fleet {
             .subscribe()
     }
 
-    pub fn mark_seen(&self, uuid: &str, at_ms: i64) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.insert(uuid.to_string(), at_ms);
-    }
-
-    /// The last-seen times gathered since the last call.
-    pub fn take_seen(&self) -> Vec<(String, i64)> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let taken: Vec<(String, i64)> = seen.drain().collect();
-        if !taken.is_empty() {
-            let mut data = self.write();
-            for (uuid, at) in &taken {
-                if let Some(device) = data.devices.get_mut(uuid) {
-                    device.last_seen_ms = Some(*at);
-                }
+    /// Last-seen times that moved since `written` (which is updated).
+    pub fn take_seen(&self, written: &mut HashMap<String, i64>) -> Vec<(String, i64)> {
+        let data = self.read();
+        let mut moved = Vec::new();
+        for (uuid, seen) in &data.seen {
+            let at = seen.load(Ordering::Relaxed);
+            let before = written.get(uuid).copied().unwrap_or(0);
+            if at > before {
+                written.insert(uuid.clone(), at);
+                moved.push((uuid.clone(), at));
             }
         }
-        taken
-    }
-
-    /// The last time `uuid` was seen, counting what is not written yet.
-    pub fn last_seen(&self, device: &Device) -> Option<i64> {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(&device.uuid).copied().or(device.last_seen_ms)
+        moved
     }
 }
 

@@ -15,6 +15,8 @@ use crate::store::{SharedStore, StoreError};
 pub struct ReleaseState {
     /// Quoted, as sent in the `ETag` header.
     pub etag: String,
+    /// The same, ready to send.
+    pub etag_header: axum::http::HeaderValue,
     /// Everything but the `device` part.
     pub body: Map<String, Value>,
 }
@@ -38,14 +40,8 @@ pub async fn state_of(
     release: i64,
     device_type: &str,
 ) -> Result<Arc<ReleaseState>, StateError> {
-    let key = (release, device_type.to_string());
-    if let Some(found) = fleet
-        .states
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-    {
-        return Ok(found.clone());
+    if let Some(found) = cached(fleet, release, device_type) {
+        return Ok(found);
     }
     let (record, images) = store
         .call(move |s| Ok((s.get(release)?, s.images(release)?)))
@@ -87,14 +83,30 @@ pub async fn state_of(
     body.insert("services".into(), Value::Object(services));
     body.insert("hooks".into(), Value::Object(hooks));
     let digest = Sha256::digest(Value::Object(body.clone()).to_string().as_bytes());
+    let etag = format!("\"{release}-{}\"", hex::encode(&digest[..8]));
     let state = Arc::new(ReleaseState {
-        etag: format!("\"{release}-{}\"", hex::encode(&digest[..8])),
+        etag_header: axum::http::HeaderValue::from_str(&etag)
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("\"?\"")),
+        etag,
         body,
     });
     fleet
         .states
-        .lock()
+        .write()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(key, state.clone());
+        .entry(release)
+        .or_default()
+        .insert(device_type.to_string(), state.clone());
     Ok(state)
+}
+
+/// The state of `release` for `device_type`, when built already.
+pub fn cached(fleet: &Fleet, release: i64, device_type: &str) -> Option<Arc<ReleaseState>> {
+    fleet
+        .states
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&release)
+        .and_then(|by_type| by_type.get(device_type))
+        .cloned()
 }
