@@ -268,6 +268,21 @@ fn targets_pins_keys_etags_and_long_polls() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["uuid"], pi.uuid.as_str());
     assert_eq!(list[0]["online"], true);
+    // Rates are per device key: a device polling in a loop is slowed down,
+    // another device (maybe behind the same NAT) is not.
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| poll(&server, &nuc.key, None, None).0)
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let limited = Server::client()
+        .get(format!("{}/api/v1/device/state", server.url))
+        .bearer_auth(&nuc.key)
+        .send()
+        .unwrap();
+    if limited.status() == 429 {
+        assert_eq!(limited.headers()["retry-after"], "1");
+    }
+    assert_eq!(poll(&server, &pi.key, None, None).0, 200);
     let (_, events) = server.get("/api/v1/apps/fleet/events", ADMIN);
     let kinds: Vec<&str> = events["events"]
         .as_array()

@@ -56,7 +56,9 @@ fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, Stri
         return Err(ApiError::unauthorized());
     }
     let device = data.devices.get(uuid).ok_or_else(ApiError::unauthorized)?;
-    data.mark_seen(uuid, now_ms());
+    if !data.admit(uuid, now_ms()) {
+        return Err(rate_limited());
+    }
     Ok((
         device.uuid.clone(),
         device.app.clone(),
@@ -67,6 +69,17 @@ fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, Stri
 fn target_of(state: &State, uuid: &str) -> Option<Target> {
     let data = state.fleet.read();
     data.devices.get(uuid).map(|d| data.target_of(d))
+}
+
+fn rate_limited() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "this device made more than {} requests in a second: use If-None-Match and ?wait= instead of polling fast",
+            crate::service::fleet::DEVICE_REQUESTS_PER_SECOND
+        ),
+    )
 }
 
 #[derive(Deserialize)]
@@ -96,7 +109,9 @@ fn unchanged(state: &State, headers: &HeaderMap) -> Option<Response> {
     if cached.etag.as_bytes() != presented {
         return None;
     }
-    data.mark_seen(uuid, now_ms());
+    if !data.admit(uuid, now_ms()) {
+        return Some(rate_limited().into_response());
+    }
     let mut response = StatusCode::NOT_MODIFIED.into_response();
     response
         .headers_mut()

@@ -38,9 +38,21 @@ pub struct FleetData {
     pub apps: HashMap<String, AppFleet>,
     /// Every rollout of each app, oldest first.
     pub rollouts: HashMap<String, Vec<Rollout>>,
-    /// When each device was last heard from (Unix ms, 0: never): set on the
-    /// poll path under the read lock, written to the store in batches.
-    pub seen: HashMap<String, AtomicI64>,
+    /// What changes on every request of a device, kept in atomics so the
+    /// poll path needs only the read lock.
+    pub seen: HashMap<String, DeviceRuntime>,
+}
+
+/// Requests a device may make in one second of the device API; more get
+/// `429`. Per device key, never per address: fleets sit behind NAT.
+pub const DEVICE_REQUESTS_PER_SECOND: u64 = 20;
+
+#[derive(Default)]
+pub struct DeviceRuntime {
+    /// When it was last heard from (Unix ms, 0: never); written to the store in batches.
+    seen: AtomicI64,
+    /// The current second (high 32 bits) and its request count (low 32 bits).
+    window: std::sync::atomic::AtomicU64,
 }
 
 impl FleetData {
@@ -71,7 +83,10 @@ impl FleetData {
         self.by_key.insert(key_hash, device.uuid.clone());
         self.seen.insert(
             device.uuid.clone(),
-            AtomicI64::new(device.last_seen_ms.unwrap_or(0)),
+            DeviceRuntime {
+                seen: AtomicI64::new(device.last_seen_ms.unwrap_or(0)),
+                ..DeviceRuntime::default()
+            },
         );
         self.devices.insert(device.uuid.clone(), device);
     }
@@ -82,18 +97,34 @@ impl FleetData {
         self.by_key.retain(|_, owner| owner != uuid);
     }
 
-    /// Notes that `uuid` was heard from; needs only the read lock.
-    pub fn mark_seen(&self, uuid: &str, at_ms: i64) {
-        if let Some(seen) = self.seen.get(uuid) {
-            seen.fetch_max(at_ms, Ordering::Relaxed);
-        }
+    /// Notes that `uuid` was heard from and counts the request against its
+    /// rate; false when it is over [`DEVICE_REQUESTS_PER_SECOND`].
+    pub fn admit(&self, uuid: &str, at_ms: i64) -> bool {
+        let Some(runtime) = self.seen.get(uuid) else {
+            return false;
+        };
+        runtime.seen.fetch_max(at_ms, Ordering::Relaxed);
+        let second = (at_ms / 1000) as u64 & 0xffff_ffff;
+        runtime
+            .window
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |window| {
+                let (current, count) = (window >> 32, window & 0xffff_ffff);
+                if current != second {
+                    Some(second << 32 | 1)
+                } else if count < DEVICE_REQUESTS_PER_SECOND {
+                    Some(window + 1)
+                } else {
+                    None
+                }
+            })
+            .is_ok()
     }
 
     /// When `device` was last heard from.
     pub fn last_seen(&self, device: &Device) -> Option<i64> {
         self.seen
             .get(&device.uuid)
-            .map(|s| s.load(Ordering::Relaxed))
+            .map(|s| s.seen.load(Ordering::Relaxed))
             .filter(|&t| t > 0)
             .or(device.last_seen_ms)
     }
@@ -173,8 +204,8 @@ impl Fleet {
     pub fn take_seen(&self, written: &mut HashMap<String, i64>) -> Vec<(String, i64)> {
         let data = self.read();
         let mut moved = Vec::new();
-        for (uuid, seen) in &data.seen {
-            let at = seen.load(Ordering::Relaxed);
+        for (uuid, runtime) in &data.seen {
+            let at = runtime.seen.load(Ordering::Relaxed);
             let before = written.get(uuid).copied().unwrap_or(0);
             if at > before {
                 written.insert(uuid.clone(), at);
