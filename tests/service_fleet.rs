@@ -473,6 +473,30 @@ fn rollouts_advance_pause_resume_and_stop() {
         r1,
         "undone: back to the fleet target"
     );
+    // A rate-limited rollout lets 3 devices a minute start; the others keep
+    // their target meanwhile. (Not across a minute's end: that has room again.)
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if into_minute > 50 {
+        std::thread::sleep(Duration::from_secs(61 - into_minute));
+    }
+    let (status, created) = server.post(
+        "/api/v1/apps/staged/rollouts",
+        ADMIN,
+        &json!({"release_id": r1, "selector": {"tags": {"ring": "a"}}, "phases": [{"percent": 100}], "max_per_minute": 3}),
+    );
+    assert_eq!(status, 201, "{created}");
+    let now = targets(&server);
+    let started = (0..30).filter(|&i| now[i] == r1).count();
+    assert_eq!(started, 3, "{now:?}");
+    assert_eq!(
+        targets(&server),
+        now,
+        "admitted devices stay admitted, others wait"
+    );
     let (_, events) = server.get("/api/v1/apps/staged/events?limit=500", ADMIN);
     let changes: Vec<String> = events["events"]
         .as_array()

@@ -12,6 +12,7 @@
 pub mod advance;
 pub mod membership;
 pub mod resolve;
+pub mod throttle;
 
 use std::collections::BTreeMap;
 

@@ -68,7 +68,9 @@ fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, Stri
 
 fn target_of(state: &State, uuid: &str) -> Option<Target> {
     let data = state.fleet.read();
-    data.devices.get(uuid).map(|d| data.target_of(d))
+    data.devices
+        .get(uuid)
+        .map(|d| data.target_for_device(d, now_ms()))
 }
 
 fn rate_limited() -> ApiError {
@@ -104,7 +106,7 @@ fn unchanged(state: &State, headers: &HeaderMap) -> Option<Response> {
         return None;
     }
     let device = data.devices.get(uuid)?;
-    let release = data.target_of(device).release?;
+    let release = data.target_for_device(device, now_ms()).release?;
     let cached = target_state::cached(&state.fleet, release, &device.device_type)?;
     if cached.etag.as_bytes() != presented {
         return None;

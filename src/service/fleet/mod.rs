@@ -15,7 +15,8 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::device::Device;
-use crate::rollout::resolve::{self, DeviceFacts, FleetTarget, Target};
+use crate::rollout::resolve::{self, DeviceFacts, FleetTarget, Reason, Target};
+use crate::rollout::throttle::Throttle;
 use crate::rollout::Rollout;
 use crate::store::StoreError;
 
@@ -41,6 +42,8 @@ pub struct FleetData {
     /// What changes on every request of a device, kept in atomics so the
     /// poll path needs only the read lock.
     pub seen: HashMap<String, DeviceRuntime>,
+    /// Admissions of rate-limited rollouts (`max_per_minute`), by rollout id.
+    pub throttles: Mutex<HashMap<i64, Throttle>>,
 }
 
 /// Requests a device may make in one second of the device API; more get
@@ -56,8 +59,19 @@ pub struct DeviceRuntime {
 }
 
 impl FleetData {
-    /// The release `device` should run.
+    /// The release `device` should run, as shown to people: a device not
+    /// yet admitted by a rate-limited rollout shows its previous target.
     pub fn target_of(&self, device: &Device) -> Target {
+        self.resolve(device, None)
+    }
+
+    /// The release `device` should run, as told to the device: a
+    /// rate-limited rollout admits it now if its minute has room.
+    pub fn target_for_device(&self, device: &Device, now_ms: i64) -> Target {
+        self.resolve(device, Some(now_ms))
+    }
+
+    fn resolve(&self, device: &Device, admit_at: Option<i64>) -> Target {
         let fleet = FleetTarget {
             release: self.apps.get(&device.app).and_then(|a| a.target),
         };
@@ -66,16 +80,36 @@ impl FleetData {
             .get(&device.app)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        resolve::target(
-            &DeviceFacts {
-                uuid: &device.uuid,
-                tags: &device.tags,
-                pin: device.pin_release,
-                running: device.running_release(),
-            },
-            fleet,
-            rollouts,
-        )
+        let facts = DeviceFacts {
+            uuid: &device.uuid,
+            tags: &device.tags,
+            pin: device.pin_release,
+            running: device.running_release(),
+        };
+        let target = resolve::target(&facts, fleet, rollouts);
+        let Reason::Rollout { rollout: id } = target.reason else {
+            return target;
+        };
+        let Some(rollout) = rollouts.iter().find(|r| r.id == id) else {
+            return target;
+        };
+        let (Some(max), false) = (
+            rollout.max_per_minute,
+            device.report.release_id == Some(rollout.release_id),
+        ) else {
+            return target;
+        };
+        let mut throttles = self.throttles.lock().unwrap_or_else(|p| p.into_inner());
+        let throttle = throttles.entry(id).or_default();
+        let admitted = match admit_at {
+            Some(now) => throttle.admit(max, &device.uuid, now),
+            None => throttle.is_admitted(&device.uuid),
+        };
+        if admitted {
+            return target;
+        }
+        let others: Vec<Rollout> = rollouts.iter().filter(|r| r.id != id).cloned().collect();
+        resolve::target(&facts, fleet, &others)
     }
 
     /// Adds a device (or replaces it) in the index.
