@@ -6,6 +6,7 @@
 //! `source` -> `detect` (runs `plugin_host`) -> `plan` -> build -> release -> rollout.
 
 pub mod access;
+pub mod agent;
 pub mod app;
 pub mod catalogue;
 pub mod detect;

@@ -1,5 +1,6 @@
 //! The `slipway` command line. Human output by default, `--json` for machines.
 
+mod agent;
 mod build;
 mod client;
 mod detect;
@@ -78,6 +79,8 @@ enum Command {
     /// Staged rollouts: create, show, pause, resume, stop.
     #[command(subcommand)]
     Rollout(fleet::RolloutCommand),
+    /// The device agent: runs the device's target release on its engine.
+    Agent(agent::AgentArgs),
     /// Run by the service's git repositories (not for people).
     #[command(hide = true, name = "git-hook")]
     GitHook { stage: String },
@@ -228,6 +231,7 @@ pub fn main() -> ExitCode {
         }) => fleet::target(&app, release, latest, &server),
         Command::Fleet(FleetCommand::Simulate(args)) => simulate::run(args),
         Command::Rollout(command) => fleet::rollout(command),
+        Command::Agent(args) => agent::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,21 @@
+//! The device agent (`slipway agent`): makes the device's engine run its
+//! target release and reports what it runs.
+//!
+//! - [`target`]: the target state as the device API serves it;
+//! - [`plan`]: pure decisions: what to do to the containers to reach a
+//!   release (download-then-kill, exactly one container per service);
+//! - [`journal`]: what the agent was doing, written and fsynced before each
+//!   step, so a restart resumes instead of guessing;
+//! - [`engine`]: the Docker adapter (only containers with its labels);
+//! - [`run`]: the loop: poll, update, report.
+
+pub mod engine;
+pub mod journal;
+pub mod plan;
+pub mod run;
+pub mod target;
+
+/// Labels on every container the agent creates; it touches no other.
+pub const LABEL_DEVICE: &str = "io.slipway.device";
+pub const LABEL_SERVICE: &str = "io.slipway.service";
+pub const LABEL_RELEASE: &str = "io.slipway.release";

@@ -1,0 +1,350 @@
+//! The agent's loop: long-poll the target, update when it moves, report.
+//!
+//! An update: pull every image (the old release keeps running), run the
+//! `release` hook, note the switch in the journal, replace the containers
+//! service by service, let them settle, run `postdeploy`, commit. A failure
+//! before the commit puts the previous release back (its images are still
+//! here) and reports `failed`. After a restart the journal says where it
+//! was: a switch in progress is carried to its end (every step is safe to
+//! repeat).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{AgentEngine, AgentEngineError};
+use super::journal::{self, Journal, JournalError};
+use super::plan::{reconcile, Action};
+use super::target::TargetState;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub server: String,
+    pub device_key: String,
+    pub state_dir: PathBuf,
+    pub engine: Option<String>,
+    /// How long one long-poll waits.
+    pub poll_seconds: u64,
+    /// How long new containers must keep running before the commit.
+    pub settle: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Engine(#[from] AgentEngineError),
+    #[error("the server refused the device key (401): check --device-key")]
+    Unauthorized,
+}
+
+/// Why an update did not finish.
+enum Failure {
+    /// Nothing switched yet: the old release still runs untouched.
+    Before(String),
+    /// Containers were switched: the previous release must be put back.
+    After(String),
+}
+
+pub struct Agent {
+    config: AgentConfig,
+    http: reqwest::Client,
+    journal: Journal,
+    engine: Option<AgentEngine>,
+}
+
+impl Agent {
+    pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
+        let journal = journal::load(&config.state_dir)?;
+        Ok(Agent {
+            http: reqwest::Client::new(),
+            journal,
+            engine: None,
+            config,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.config.server.trim_end_matches('/'))
+    }
+
+    /// Runs until `stop`.
+    pub async fn run(&mut self, stop: CancellationToken) -> Result<(), AgentError> {
+        let mut etag: Option<String> = None;
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            let fetched = tokio::select! {
+                fetched = self.fetch(etag.as_deref()) => fetched,
+                _ = stop.cancelled() => return Ok(()),
+            };
+            let state = match fetched {
+                Ok(Some((state, new_etag))) => {
+                    backoff = Duration::from_secs(1);
+                    etag = new_etag;
+                    state
+                }
+                Ok(None) => {
+                    backoff = Duration::from_secs(1);
+                    // Unchanged: converge anyway after a restart mid-switch.
+                    if let Some(target) = self.journal.switching_to.clone() {
+                        self.update(&target).await?;
+                    }
+                    continue;
+                }
+                Err(FetchError::Unauthorized) => return Err(AgentError::Unauthorized),
+                Err(FetchError::Other(error)) => {
+                    // Capped exponential backoff with jitter.
+                    let jitter = Duration::from_millis(u64::from(rand_byte()) * 4);
+                    tracing::warn!(%error, retry_in = ?backoff, "the server is not reachable");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff + jitter) => {}
+                        _ = stop.cancelled() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    continue;
+                }
+            };
+            if self.journal.device.is_none() {
+                self.journal.device = state["device"]["uuid"].as_str().map(str::to_string);
+                journal::save(&self.config.state_dir, &self.journal)?;
+            }
+            let target: TargetState = match serde_json::from_value(state.clone()) {
+                Ok(target) => target,
+                Err(error) => {
+                    tracing::warn!(%error, "the server sent a target this agent cannot read");
+                    continue;
+                }
+            };
+            if target.release_id.is_none() || self.journal.failed == target.release_id {
+                continue;
+            }
+            self.update(&target).await?;
+        }
+    }
+
+    async fn fetch(
+        &self,
+        etag: Option<&str>,
+    ) -> Result<Option<(Value, Option<String>)>, FetchError> {
+        let mut request = self
+            .http
+            .get(self.url(&format!("/device/state?wait={}", self.config.poll_seconds)))
+            .bearer_auth(&self.config.device_key)
+            .timeout(Duration::from_secs(self.config.poll_seconds + 30));
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        match response.status().as_u16() {
+            304 => Ok(None),
+            401 => Err(FetchError::Unauthorized),
+            200 => {
+                let etag = response
+                    .headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body = response
+                    .json()
+                    .await
+                    .map_err(|e| FetchError::Other(e.to_string()))?;
+                Ok(Some((body, etag)))
+            }
+            other => Err(FetchError::Other(format!("the server answered {other}"))),
+        }
+    }
+
+    /// Sends a report; a failed report never undoes anything.
+    async fn report(&mut self, release: Option<i64>, status: &str, error: Option<&str>) {
+        self.journal.seq += 1;
+        let _ = journal::save(&self.config.state_dir, &self.journal);
+        let body = json!({"release_id": release, "update_status": status, "error": error, "seq": self.journal.seq});
+        let sent = self
+            .http
+            .patch(self.url("/device/state"))
+            .bearer_auth(&self.config.device_key)
+            .json(&body)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, status, "could not report (the next report says it again)");
+        }
+    }
+
+    fn engine(&mut self) -> Result<&AgentEngine, AgentError> {
+        if self.engine.is_none() {
+            let device = self.journal.device.clone().unwrap_or_default();
+            self.engine = Some(AgentEngine::connect(
+                self.config.engine.as_deref(),
+                &device,
+            )?);
+        }
+        Ok(self.engine.as_ref().expect("connected above"))
+    }
+
+    /// Brings the device to `target`, or back to its current release.
+    pub async fn update(&mut self, target: &TargetState) -> Result<(), AgentError> {
+        use tracing::Instrument;
+        let span = tracing::info_span!("update", release = ?target.release_id);
+        let outcome = self.try_update(target).instrument(span).await;
+        match outcome {
+            Ok(()) => {
+                self.journal.current = Some(target.clone());
+                self.journal.switching_to = None;
+                self.journal.failed = None;
+                journal::save(&self.config.state_dir, &self.journal)?;
+                tracing::info!(release = ?target.release_id, "update committed");
+                self.report(target.release_id, "running", None).await;
+            }
+            Err(Failure::Before(reason)) => {
+                tracing::warn!(%reason, "update failed before switching: the old release runs on");
+                self.journal.failed = target.release_id;
+                journal::save(&self.config.state_dir, &self.journal)?;
+                self.report(target.release_id, "failed", Some(&reason))
+                    .await;
+            }
+            Err(Failure::After(reason)) => {
+                tracing::warn!(%reason, "update failed: rolling back");
+                if let Some(previous) = self.journal.current.clone() {
+                    self.apply(&previous).await.map_err(AgentError::Engine)?;
+                }
+                self.journal.switching_to = None;
+                self.journal.failed = target.release_id;
+                journal::save(&self.config.state_dir, &self.journal)?;
+                self.report(target.release_id, "failed", Some(&reason))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn try_update(&mut self, target: &TargetState) -> Result<(), Failure> {
+        let release = target.release_id;
+        let resuming = self.journal.switching_to.as_ref() == Some(target);
+        if !resuming {
+            self.report(release, "downloading", None).await;
+            let engine = self.engine().map_err(|e| Failure::Before(e.to_string()))?;
+            for spec in target.services.values() {
+                engine
+                    .pull(&spec.image)
+                    .await
+                    .map_err(|e| Failure::Before(e.to_string()))?;
+            }
+            if let Some(hook) = target.hooks.get("release") {
+                self.run_hook(target, hook, "release")
+                    .await
+                    .map_err(Failure::Before)?;
+            }
+            // The commit of intent: from here a restart carries the switch on.
+            self.journal.switching_to = Some(target.clone());
+            journal::save(&self.config.state_dir, &self.journal)
+                .map_err(|e| Failure::Before(e.to_string()))?;
+            self.report(release, "installing", None).await;
+        }
+        self.apply(target)
+            .await
+            .map_err(|e| Failure::After(e.to_string()))?;
+        tokio::time::sleep(self.config.settle).await;
+        let engine = self.engine().map_err(|e| Failure::After(e.to_string()))?;
+        let observed = engine
+            .observe()
+            .await
+            .map_err(|e| Failure::After(e.to_string()))?;
+        for service in target.services.keys() {
+            let mut running = false;
+            for container in observed
+                .iter()
+                .filter(|c| &c.service == service && Some(c.release) == release)
+            {
+                running |= engine.settled(&container.id).await;
+            }
+            if !running {
+                return Err(Failure::After(format!(
+                    "service `{service}` did not keep running for {:?} after it started",
+                    self.config.settle
+                )));
+            }
+        }
+        if let Some(hook) = target.hooks.get("postdeploy") {
+            self.run_hook(target, hook, "postdeploy")
+                .await
+                .map_err(Failure::After)?;
+        }
+        Ok(())
+    }
+
+    async fn run_hook(
+        &mut self,
+        target: &TargetState,
+        hook: &super::target::HookSpec,
+        phase: &str,
+    ) -> Result<(), String> {
+        let image = target
+            .services
+            .get(&hook.service)
+            .map(|s| s.image.clone())
+            .ok_or_else(|| {
+                format!(
+                    "the {phase} hook names service `{}`, which the release does not have",
+                    hook.service
+                )
+            })?;
+        let engine = self.engine().map_err(|e| e.to_string())?;
+        let code = engine
+            .run_once(&image, &hook.command, &hook.service)
+            .await
+            .map_err(|e| e.to_string())?;
+        if code != 0 {
+            return Err(format!(
+                "the {phase} hook ({}) exited {code}",
+                hook.command.join(" ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reconciles the containers with `target`, one safe step at a time.
+    async fn apply(&mut self, target: &TargetState) -> Result<(), AgentEngineError> {
+        let release = target.release_id.unwrap_or_default();
+        let engine = match self.engine() {
+            Ok(engine) => engine,
+            Err(AgentError::Engine(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        };
+        let observed = engine.observe().await?;
+        for action in reconcile(&observed, target) {
+            tracing::info!(?action, "applying");
+            match action {
+                Action::Remove { id, service } => engine.remove(&id, &service).await?,
+                Action::Start { id, service } => engine.start(&id, &service).await?,
+                Action::Create { service } => {
+                    if let Some(spec) = target.services.get(&service) {
+                        engine.create_and_start(&service, release, spec).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum FetchError {
+    Unauthorized,
+    Other(String),
+}
+
+fn rand_byte() -> u8 {
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    byte[0]
+}
