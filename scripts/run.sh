@@ -25,7 +25,7 @@ echo
 echo "== what each image recorded while it was built (uname -m, device type)"
 for tag in $("$slipway" release show "$release" --json | sed -n 's/^ *"reference": "\(.*\)",$/\1/p'); do
     printf '%s: ' "$tag"
-    docker run --rm "$tag" 2>/dev/null | tr '\n' ' '
+    docker run --rm "$tag" cat /built-on-arch /device-type 2>/dev/null | tr '\n' ' '
     echo
 done
 echo
@@ -69,5 +69,34 @@ echo
 echo "== GET /api/v1/releases?app=multiarch&limit=1"
 api "http://127.0.0.1:$port/api/v1/releases?app=multiarch&limit=1" | python3 -m json.tool | head -n 40
 echo
+echo "== a local device agent runs the release (an intel-nuc on this machine's engine)"
+if [ ! -s "$serve_dir/device-key" ]; then
+    api -X POST "http://127.0.0.1:$port/api/v1/apps/multiarch/devices" \
+        -d '{"name": "local-nuc", "device_type": "intel-nuc", "tags": {"site": "here"}}' |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["uuid"]); print(d["device_key"])' > "$serve_dir/device-key"
+    chmod 600 "$serve_dir/device-key"
+fi
+uuid=$(sed -n 1p "$serve_dir/device-key")
+device_key=$(sed -n 2p "$serve_dir/device-key")
+if [ -s "$serve_dir/agent.pid" ] && kill -0 "$(cat "$serve_dir/agent.pid")" 2>/dev/null; then
+    kill "$(cat "$serve_dir/agent.pid")" && sleep 1
+fi
+SLIPWAY_LOG=info nohup "$root/$slipway" agent --server "http://127.0.0.1:$port" --device-key "$device_key" \
+    --state-dir "$serve_dir/agent" --poll-seconds 30 --settle-seconds 2 > "$serve_dir/agent.log" 2>&1 &
+echo $! > "$serve_dir/agent.pid"
+release_id=$(api "http://127.0.0.1:$port/api/v1/releases?app=multiarch&status=success&limit=1" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["releases"][0]["id"])')
+for _ in $(seq 1 120); do
+    state=$(api "http://127.0.0.1:$port/api/v1/devices/$uuid" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["release_id"], d["update_status"])')
+    [ "$state" = "$release_id running" ] && break
+    sleep 1
+done
+echo "device $uuid reports: release $state"
+docker ps --filter "label=io.slipway.device=$uuid" --format '{{.Names}}  {{.Status}}  {{.Image}}'
+container=$(docker ps -q --filter "label=io.slipway.device=$uuid" | head -n 1)
+[ -n "$container" ] && printf 'its output: %s\n' "$(docker logs "$container" 2>&1 | tr '\n' ' ')"
+echo
 echo "slipway serve is running: http://127.0.0.1:$port (pid $(cat "$serve_dir/serve.pid"), log $serve_dir/serve.log)"
 echo "admin token: $serve_dir/admin-token   registry: http://127.0.0.1:5000/v2/"
+echo "device agent: pid $(cat "$serve_dir/agent.pid"), log $serve_dir/agent.log"
