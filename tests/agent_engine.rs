@@ -10,19 +10,13 @@ use std::time::{Duration, Instant};
 use common::server::{Server, ADMIN};
 use serde_json::{json, Value};
 
-fn tar_of(dockerfile: &str) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    builder
-        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .unwrap();
-    builder.into_inner().unwrap()
-}
-
 fn release(server: &Server, app: &str, dockerfile: &str) -> i64 {
-    let (status, lines) = server.upload(app, ADMIN, "application/x-tar", tar_of(dockerfile));
+    let (status, lines) = server.upload(
+        app,
+        ADMIN,
+        "application/x-tar",
+        common::server::dockerfile_tar(dockerfile),
+    );
     assert_eq!(status, 200);
     let summary = lines.last().unwrap();
     assert_eq!(summary["release"]["status"], "success", "{summary}");

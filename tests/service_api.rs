@@ -22,17 +22,6 @@ fn nonce() -> String {
     )
 }
 
-fn dockerfile_tar(dockerfile: &str) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    builder
-        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .unwrap();
-    builder.into_inner().unwrap()
-}
-
 /// Starts an upload in the background; returns its reader thread.
 fn upload_in_background(
     server: &Server,
@@ -40,7 +29,7 @@ fn upload_in_background(
     dockerfile: &str,
 ) -> std::thread::JoinHandle<Vec<String>> {
     let url = format!("{}/api/v1/apps/{app}/releases", server.url);
-    let body = dockerfile_tar(dockerfile);
+    let body = common::server::dockerfile_tar(dockerfile);
     std::thread::spawn(move || {
         let Ok(response) = Server::client()
             .post(url)
@@ -163,9 +152,9 @@ fn releases_filter_page_and_save_views() {
     let server = Server::start();
     server.create_app("alpha", &["intel-nuc"]);
     server.create_app("beta", &["raspberrypi4-64"]);
-    let ok = dockerfile_tar("FROM busybox:slipway-amd64\n");
-    let bad = dockerfile_tar("FROM busybox:slipway-amd64\nRUN exit 1\n");
-    let arm = dockerfile_tar("FROM busybox:slipway-aarch64\n");
+    let ok = common::server::dockerfile_tar("FROM busybox:slipway-amd64\n");
+    let bad = common::server::dockerfile_tar("FROM busybox:slipway-amd64\nRUN exit 1\n");
+    let arm = common::server::dockerfile_tar("FROM busybox:slipway-aarch64\n");
     assert_eq!(
         server
             .upload("alpha", ADMIN, "application/x-tar", ok.clone())
@@ -414,7 +403,7 @@ fn logs_follow_a_build_live_and_cancel_stops_it() {
         "slow",
         ADMIN,
         "application/x-tar",
-        dockerfile_tar("FROM busybox:slipway-amd64\n"),
+        common::server::dockerfile_tar("FROM busybox:slipway-amd64\n"),
     );
     assert_eq!(status, 200);
     assert_eq!(lines.last().unwrap()["release"]["status"], "success");

@@ -9,19 +9,6 @@ use std::time::{Duration, Instant};
 use common::server::{Server, ADMIN};
 use serde_json::{json, Value};
 
-fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        builder
-            .append_data(&mut header, name, text.as_bytes())
-            .unwrap();
-    }
-    builder.into_inner().unwrap()
-}
-
 /// Builds a release of `app` through an upload; returns its id.
 fn release(server: &Server, app: &str, marker: &str) -> i64 {
     let dockerfile = format!("FROM busybox:slipway-%%BALENA_ARCH%%\nRUN echo {marker} > /marker\n");
@@ -29,7 +16,7 @@ fn release(server: &Server, app: &str, marker: &str) -> i64 {
         app,
         ADMIN,
         "application/x-tar",
-        tar_of(&[("Dockerfile.template", &dockerfile)]),
+        common::server::tar_of(&[("Dockerfile.template", dockerfile.as_bytes())]),
     );
     assert_eq!(status, 200, "{lines:?}");
     let summary = lines.last().unwrap();

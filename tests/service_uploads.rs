@@ -3,20 +3,9 @@
 
 mod common;
 
-use common::server::{Server, Text, ADMIN};
+use common::server::{tar_of, Server, Text, ADMIN};
 use common::TempProject;
 use serde_json::Value;
-
-fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, data) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, name, *data).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
 
 /// A tar with one entry whose header says what the tar crate's safe setters refuse.
 fn raw_tar(name: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]) -> Vec<u8> {

@@ -146,6 +146,26 @@ pub fn write_commit(
     Ok(())
 }
 
+/// Writes the commit `spec` names (in the bare repository at `repo`, plus an
+/// `incoming` object directory) into `dest`; on failure nothing is left at
+/// `dest`. Returns the commit's id. Blocking.
+pub fn write_spec(
+    repo: &Path,
+    incoming: Option<&Path>,
+    spec: &str,
+    dest: &Path,
+) -> Result<Oid, GitSourceError> {
+    let written = open(repo, incoming).and_then(|repository| {
+        let oid = resolve(&repository, spec)?;
+        write_commit(&repository, oid, dest, UnpackLimits::default())?;
+        Ok(oid)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(dest);
+    }
+    written
+}
+
 /// Fetches `refspec` (a branch, a ref or a commit id) from `url` into the
 /// bare repository at `repo` (created if missing) and returns the commit.
 pub fn fetch(repo: &Path, url: &str, what: &str) -> Result<Oid, GitSourceError> {

@@ -307,3 +307,20 @@ pub fn release_id_in(text: &str) -> Option<i64> {
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
         .next()
 }
+
+/// A tar archive of `files` (path, content), as a client would upload it.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, name, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// A tar of a project that is one Dockerfile.
+pub fn dockerfile_tar(dockerfile: &str) -> Vec<u8> {
+    tar_of(&[("Dockerfile", dockerfile.as_bytes())])
+}

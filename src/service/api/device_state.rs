@@ -21,12 +21,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::{same_secret, token_hash};
+use crate::device::Device;
 use crate::device::Report;
 use crate::release::now_ms;
 use crate::rollout::resolve::Target;
 use crate::service::body;
 use crate::service::error::ApiError;
-use crate::service::fleet::{evaluate, target_state};
+use crate::service::fleet::{evaluate, target_state, FleetData};
 use crate::service::state::State;
 
 /// The longest long-poll.
@@ -38,25 +39,26 @@ pub fn router() -> Router<Arc<State>> {
     Router::new().route("/device/state", get(get_state).patch(report))
 }
 
-/// The device a key belongs to: (uuid, app, device type).
-fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, String), ApiError> {
+/// The device whose key the request carries, if any.
+fn keyed_device<'a>(data: &'a FleetData, headers: &HeaderMap) -> Option<&'a Device> {
     let key = headers
         .get(header::AUTHORIZATION)
         .filter(|v| v.len() <= 1024)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
+        .and_then(|v| v.strip_prefix("Bearer "))?;
     let hash = token_hash(key.trim());
-    let data = state.fleet.read();
-    let (stored, uuid) = data
-        .by_key
-        .get_key_value(&hash)
-        .ok_or_else(ApiError::unauthorized)?;
+    let (stored, uuid) = data.by_key.get_key_value(&hash)?;
     if !same_secret(stored.as_bytes(), hash.as_bytes()) {
-        return Err(ApiError::unauthorized());
+        return None;
     }
-    let device = data.devices.get(uuid).ok_or_else(ApiError::unauthorized)?;
-    if !data.admit(uuid, now_ms()) {
+    data.devices.get(uuid)
+}
+
+/// The device a key belongs to: (uuid, app, device type), counted against its rate.
+fn device_of(state: &State, headers: &HeaderMap) -> Result<(String, String, String), ApiError> {
+    let data = state.fleet.read();
+    let device = keyed_device(&data, headers).ok_or_else(ApiError::unauthorized)?;
+    if !data.admit(&device.uuid, now_ms()) {
         return Err(rate_limited());
     }
     Ok((
@@ -94,18 +96,9 @@ struct Wait {
 /// `None` when the full path is needed.
 fn unchanged(state: &State, headers: &HeaderMap) -> Option<Response> {
     let presented = headers.get(header::IF_NONE_MATCH)?.as_bytes();
-    let key = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
-    let hash = token_hash(key.trim());
     let data = state.fleet.read();
-    let (stored, uuid) = data.by_key.get_key_value(&hash)?;
-    if !same_secret(stored.as_bytes(), hash.as_bytes()) {
-        return None;
-    }
-    let device = data.devices.get(uuid)?;
+    let device = keyed_device(&data, headers)?;
+    let uuid = &device.uuid;
     let release = data.target_for_device(device, now_ms()).release?;
     let cached = target_state::cached(&state.fleet, release, &device.device_type)?;
     if cached.etag.as_bytes() != presented {

@@ -73,18 +73,13 @@ async fn create(
             let repo = state.paths.repo(&app.name);
             let dest = source_dir.clone();
             let spec = rebuild.commit.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let repository = git::open(&repo, None)?;
-                let oid = git::resolve(&repository, &spec)?;
-                git::write_commit(&repository, oid, &dest, UnpackLimits::default())?;
-                Ok::<_, git::GitSourceError>(oid)
-            })
-            .await
-            .map_err(ApiError::internal)?;
+            let written =
+                tokio::task::spawn_blocking(move || git::write_spec(&repo, None, &spec, &dest))
+                    .await
+                    .map_err(ApiError::internal)?;
             let oid = match written {
                 Ok(oid) => oid,
                 Err(error) => {
-                    let _ = tokio::fs::remove_dir_all(&source_dir).await;
                     return Err(match error {
                         git::GitSourceError::NoCommit { .. } => ApiError::bad_request(
                             "unknown_commit",

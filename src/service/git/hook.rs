@@ -23,7 +23,6 @@ use crate::service::state::State;
 use crate::service::watch::{self, Renderer};
 use crate::service::{queue, render};
 use crate::source::git;
-use crate::source::unpack::UnpackLimits;
 
 /// Branches that deploy.
 const DEPLOY_BRANCHES: [&str; 2] = ["refs/heads/master", "refs/heads/main"];
@@ -131,17 +130,13 @@ pub async fn pre_receive(
     let dest = state.paths.source(&hash);
     let commit = update.new.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let repository = git::open(&repo_path, quarantine.as_deref())?;
-        let oid = git::resolve(&repository, &commit)?;
-        git::write_commit(&repository, oid, &dest, UnpackLimits::default())?;
-        Ok::<_, git::GitSourceError>(oid)
+        git::write_spec(&repo_path, quarantine.as_deref(), &commit, &dest)
     })
     .await
     .map_err(ApiError::internal)?;
     let oid = match written {
         Ok(oid) => oid,
         Err(error) => {
-            let _ = tokio::fs::remove_dir_all(state.paths.source(&hash)).await;
             return Ok(finish(1, &format!("slipway: {error}")));
         }
     };
