@@ -18,9 +18,8 @@ use crate::device::Device;
 use crate::rollout::resolve::{self, DeviceFacts, FleetTarget, Reason, Target};
 use crate::rollout::throttle::Throttle;
 use crate::rollout::Rollout;
-use crate::store::StoreError;
 
-pub use evaluate::{progress_of, run_ticker};
+pub use evaluate::run_ticker;
 pub use target_state::{ReleaseState, StateError};
 
 /// What the fleet knows of an app.
@@ -249,6 +248,3 @@ impl Fleet {
         moved
     }
 }
-
-/// Store errors in fleet operations keep their source.
-pub type FleetResult<T> = Result<T, StoreError>;
