@@ -23,16 +23,25 @@ fn python_example_gets_a_pip_dockerfile_per_arch() {
     assert_eq!(out.service("main")["project_type"], "python");
     let text = dockerfile(&out);
     assert!(
-        text.starts_with("FROM arm64v8/python:3.12-slim-bookworm\n"),
+        text.starts_with("FROM arm64v8/python:3.12-slim-bookworm AS build\n"),
         "{text}"
     );
     assert!(
         text.contains("RUN pip install --no-cache-dir -r requirements.txt"),
         "{text}"
     );
-    assert!(text.ends_with("CMD [\"python\",\"app.py\"]\n"), "{text}");
+    // A runtime stage with only the virtualenv and the sources, not root.
+    assert!(
+        text.contains("\nFROM arm64v8/python:3.12-slim-bookworm\n"),
+        "{text}"
+    );
+    assert!(text.contains("COPY --from=build /venv /venv\n"), "{text}");
+    assert!(
+        text.ends_with("USER 1000:1000\nCMD [\"python\",\"app.py\"]\n"),
+        "{text}"
+    );
     let x86 = detect(&example("python-app"), "intel-nuc", &[]);
-    assert!(dockerfile(&x86).starts_with("FROM amd64/python:3.12-slim-bookworm\n"));
+    assert!(dockerfile(&x86).starts_with("FROM amd64/python:3.12-slim-bookworm AS build\n"));
 }
 
 #[test]
@@ -57,7 +66,7 @@ fn python_with_a_procfile_runs_its_web_process() {
     // ...and the python plugin's image starts that process by itself too.
     let text = web["dockerfile"].as_str().unwrap();
     assert!(
-        text.starts_with("FROM amd64/python:3.11-slim-bookworm\n"),
+        text.starts_with("FROM amd64/python:3.11-slim-bookworm AS build\n"),
         "{text}"
     );
     assert!(text.contains("RUN pip install --no-cache-dir ."), "{text}");
@@ -94,7 +103,10 @@ fn go_example_builds_a_static_binary_in_two_stages() {
     assert!(text.contains("CGO_ENABLED=0 go build"), "{text}");
     assert!(text.contains("-o /out/go-hello ."), "{text}");
     assert!(text.contains("\nFROM scratch\n"), "{text}");
-    assert!(text.ends_with("CMD [\"/go-hello\"]\n"), "{text}");
+    assert!(
+        text.ends_with("USER 1000:1000\nCMD [\"/go-hello\"]\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -126,7 +138,10 @@ fn rust_example_ships_the_package_binary() {
         "{text}"
     );
     assert!(text.contains("FROM amd64/debian:bookworm-slim\n"), "{text}");
-    assert!(text.ends_with("CMD [\"rust-hello\"]\n"), "{text}");
+    assert!(
+        text.ends_with("USER 1000:1000\nCMD [\"rust-hello\"]\n"),
+        "{text}"
+    );
 }
 
 #[test]

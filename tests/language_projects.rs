@@ -13,7 +13,7 @@ fn django_runs_under_gunicorn_on_the_pinned_python() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = dockerfile(&out);
     assert!(
-        text.starts_with("FROM amd64/python:3.12-slim-bookworm\n"),
+        text.starts_with("FROM amd64/python:3.12-slim-bookworm AS build\n"),
         "{text}"
     );
     assert!(
@@ -114,7 +114,7 @@ fn python_version_files_are_honoured_or_named() {
         ],
     );
     let out = detect(project.path(), "intel-nuc", &[]);
-    assert!(dockerfile(&out).starts_with("FROM amd64/python:3.11-slim-bookworm\n"));
+    assert!(dockerfile(&out).starts_with("FROM amd64/python:3.11-slim-bookworm AS build\n"));
     let old = TempProject::new(
         "old",
         &[

@@ -74,6 +74,9 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
     for problem in &report.problems {
         eprintln!("error: {}", super::safe(&problem.message));
     }
+    // The process ends here: tearing the plugin engine down (its memory
+    // pool, every compiled component) would only delay the exit.
+    std::mem::forget((host, plugins));
     Ok(exit_code(&report))
 }
 

@@ -117,6 +117,7 @@ pub fn detect(
             Composition::Plugin { plugin, .. } => Some(plugin),
             Composition::SingleService => None,
         },
+        answers: Default::default(),
     };
     for spec in specs {
         if let Some(planned) = context.plan_service(spec, &mut report.problems) {

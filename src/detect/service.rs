@@ -1,7 +1,8 @@
 //! Detecting and planning one service.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use super::balena_config::BuildVariables;
 use super::template::{self, TemplateVars};
@@ -25,9 +26,22 @@ pub(super) struct ServiceContext<'a> {
     pub variables: &'a BuildVariables,
     /// The plugin that split the project into services, if one did.
     pub composer: Option<&'a PluginRef>,
+    /// Plugin answers per context already asked: services that share a
+    /// context (a Procfile's processes, compose services built from one
+    /// directory) ask the plugins once. Only clean answers are kept.
+    pub answers: RefCell<HashMap<PathBuf, Answer<'a>>>,
 }
 
-impl ServiceContext<'_> {
+/// What the plugins said about one context: every candidate, and the
+/// winner's plan.
+#[derive(Clone)]
+pub(super) struct Answer<'a> {
+    candidates: Vec<Candidate>,
+    winner: &'a LoadedPlugin,
+    output: ServicePlanOutput,
+}
+
+impl<'a> ServiceContext<'a> {
     /// The service's plan, if one could be made. Problems met on the way go
     /// to `problems` even when a plan comes out (a failing plugin that did
     /// not win, for example).
@@ -135,7 +149,7 @@ impl ServiceContext<'_> {
         Some((recipe, vec![candidate]))
     }
 
-    /// Asks every service plugin; the best-ranked match plans the service.
+    /// The best-ranked plugin's plan for the service, its context asked once.
     fn detected(
         &self,
         name: &str,
@@ -143,8 +157,41 @@ impl ServiceContext<'_> {
         context_dir: &Path,
         problems: &mut Vec<Problem>,
     ) -> Option<(BuildRecipe, Vec<Candidate>)> {
+        let known = self.answers.borrow().get(context_dir).cloned();
+        let answer = match known {
+            Some(answer) => answer,
+            None => {
+                let before = problems.len();
+                let answer = self.ask(name, build, context_dir, problems)?;
+                if problems.len() == before {
+                    self.answers
+                        .borrow_mut()
+                        .insert(context_dir.to_path_buf(), answer.clone());
+                }
+                answer
+            }
+        };
+        let recipe = self.recipe(
+            name,
+            build,
+            &answer.winner.info.name,
+            answer.winner.reference(),
+            answer.output,
+            problems,
+        )?;
+        Some((recipe, answer.candidates))
+    }
+
+    /// Asks every service plugin; the best-ranked match plans the service.
+    fn ask(
+        &self,
+        name: &str,
+        build: &BuildSpec,
+        context_dir: &Path,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Answer<'a>> {
         let mut candidates = Vec::new();
-        let mut winner: Option<&LoadedPlugin> = None;
+        let mut winner: Option<&'a LoadedPlugin> = None;
         let names = super::root_names(context_dir);
         for plugin in self.plugins.service_plugins() {
             if !plugin.worth_asking(names.as_deref()) {
@@ -204,15 +251,11 @@ impl ServiceContext<'_> {
                 return None;
             }
         };
-        let recipe = self.recipe(
-            name,
-            build,
-            &plugin.info.name,
-            plugin.reference(),
+        Some(Answer {
+            candidates,
+            winner: plugin,
             output,
-            problems,
-        )?;
-        Some((recipe, candidates))
+        })
     }
 
     /// What was looked for, one plugin a line, and what the context seems

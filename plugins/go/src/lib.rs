@@ -7,7 +7,7 @@ use slipway_plugin_sdk::text::read_lines;
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, invalid, invalid_at, looks_for, no_base_image,
     BuildPlan, Detection, Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope,
-    ServicePlan, Target, CONTRACT_VERSION,
+    ServicePlan, Target, CONTRACT_VERSION, RUNTIME_USER,
 };
 
 const GO_MOD: &str = "go.mod";
@@ -195,7 +195,9 @@ impl Plugin for GoPlugin {
                 "/etc/ssl/certs/",
             )
             .copy_from("build", &format!("/out/{binary}"), &format!("/{binary}"))
+            .user(RUNTIME_USER)
             .cmd(&[&format!("/{binary}")]);
+        notes.push(format!("runs as uid {RUNTIME_USER}"));
         Ok(BuildPlan::Service(ServicePlan {
             dockerfile: DockerfileSource::Generated(dockerfile.render()),
             build_args: Vec::new(),

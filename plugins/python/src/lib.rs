@@ -13,7 +13,7 @@ use slipway_plugin_sdk::text::{read_lines, read_procfile, read_toml};
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, invalid, looks_for, no_base_image, BuildPlan,
     Detection, Dockerfile, DockerfileSource, Evidence, Plugin, PluginError, PluginInfo, Scope,
-    ServicePlan, Target, CONTRACT_VERSION,
+    ServicePlan, Target, CONTRACT_VERSION, RUNTIME_USER,
 };
 
 const MANIFESTS: [(&str, &str); 3] = [
@@ -240,31 +240,48 @@ impl Plugin for PythonPlugin {
                 ));
             }
         }
-        let mut dockerfile = Dockerfile::from(&base.image)
-            .env("PYTHONUNBUFFERED", "1")
+        // Build stage: dependencies into a virtualenv (installers stay outside it),
+        // lockfile first so a source change reuses the dependency layer.
+        let mut dockerfile = Dockerfile::new()
+            .stage(&base.image, Some("build"))
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .workdir("/app");
+        // The installer itself goes to the system Python, outside /venv.
+        let installer = if fs::is_file("poetry.lock") {
+            Some("poetry")
+        } else if fs::is_file("uv.lock") {
+            Some("uv")
+        } else if !fs::is_file("requirements.txt") && fs::is_file("Pipfile") {
+            Some("pipenv")
+        } else {
+            None
+        };
+        if let Some(tool) = installer {
+            dockerfile = dockerfile.run(&format!("pip install --no-cache-dir {tool}"));
+        }
+        dockerfile = dockerfile
+            .run("python -m venv /venv")
+            .env("VIRTUAL_ENV", "/venv")
+            .env("PATH", "/venv/bin:$PATH");
         dockerfile = if fs::is_file("poetry.lock") {
             notes.push("poetry.lock: poetry install --only main".into());
             dockerfile
                 .copy(&["pyproject.toml", "poetry.lock"], "./")
                 .run(
-                    "pip install --no-cache-dir poetry && poetry config virtualenvs.create false \
+                    "poetry config virtualenvs.create false \
                      && poetry install --only main --no-root --no-interaction",
                 )
-                .copy(&["."], ".")
         } else if fs::is_file("uv.lock") {
             notes.push("uv.lock: uv sync --frozen --no-dev".into());
             dockerfile
-                .env("UV_PROJECT_ENVIRONMENT", "/usr/local")
+                .env("UV_PROJECT_ENVIRONMENT", "/venv")
                 .copy(&["pyproject.toml", "uv.lock"], "./")
-                .run("pip install --no-cache-dir uv && uv sync --frozen --no-dev --no-install-project")
-                .copy(&["."], ".")
+                .run("uv sync --frozen --no-dev --no-install-project")
         } else if fs::is_file("requirements.txt") {
             notes.push("dependencies: pip install -r requirements.txt".into());
             dockerfile
                 .copy(&["requirements.txt"], "./")
                 .run("pip install --no-cache-dir -r requirements.txt")
-                .copy(&["."], ".")
         } else if fs::is_file("Pipfile") {
             let lock = fs::is_file("Pipfile.lock");
             notes.push(if lock {
@@ -272,14 +289,11 @@ impl Plugin for PythonPlugin {
             } else {
                 "Pipfile without a lock: pipenv install --system (commit Pipfile.lock)".into()
             });
-            dockerfile
-                .copy(&["Pipfile*"], "./")
-                .run(if lock {
-                    "pip install --no-cache-dir pipenv && pipenv install --system --deploy"
-                } else {
-                    "pip install --no-cache-dir pipenv && pipenv install --system --skip-lock"
-                })
-                .copy(&["."], ".")
+            dockerfile.copy(&["Pipfile*"], "./").run(if lock {
+                "pipenv install --system --deploy"
+            } else {
+                "pipenv install --system --skip-lock"
+            })
         } else if fs::is_file("pyproject.toml") {
             notes.push("dependencies: pip install . (pyproject.toml)".into());
             dockerfile
@@ -287,8 +301,20 @@ impl Plugin for PythonPlugin {
                 .run("pip install --no-cache-dir .")
         } else {
             notes.push("no dependencies declared (no requirements.txt or pyproject.toml)".into());
-            dockerfile.copy(&["."], ".")
+            dockerfile
         };
+        // Runtime stage: a fresh base with only the virtualenv and the sources,
+        // not root.
+        notes.push(format!("runs as uid {RUNTIME_USER}, dependencies in /venv"));
+        let dockerfile = dockerfile
+            .stage(&base.image, None)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("VIRTUAL_ENV", "/venv")
+            .env("PATH", "/venv/bin:$PATH")
+            .workdir("/app")
+            .copy_from("build", "/venv", "/venv")
+            .copy(&["."], ".")
+            .user(RUNTIME_USER);
         let words: Vec<&str> = command.iter().map(String::as_str).collect();
         Ok(BuildPlan::Service(ServicePlan {
             dockerfile: DockerfileSource::Generated(dockerfile.cmd(&words).render()),

@@ -8,7 +8,7 @@ use slipway_plugin_sdk::text::read_toml;
 use slipway_plugin_sdk::{
     choose_base_image, evidence, export_plugin, fs, invalid, looks_for, no_base_image, BuildPlan,
     Detection, Dockerfile, DockerfileSource, Plugin, PluginError, PluginInfo, Scope, ServicePlan,
-    Target, CONTRACT_VERSION,
+    Target, CONTRACT_VERSION, RUNTIME_USER,
 };
 
 const MANIFEST: &str = "Cargo.toml";
@@ -204,6 +204,7 @@ impl Plugin for RustPlugin {
                 &format!("/src/target/release/{binary}"),
                 "/usr/local/bin/",
             )
+            .user(RUNTIME_USER)
             .cmd(&[&binary]);
         let mut notes = vec![
             format!(
@@ -211,6 +212,7 @@ impl Plugin for RustPlugin {
                 builder.version, builder.image, runtime.image
             ),
             format!("binary `{binary}`: {why}"),
+            format!("runs as uid {RUNTIME_USER}"),
         ];
         if !locked {
             notes.push("no Cargo.lock: dependencies resolve at build time (commit Cargo.lock for reproducible builds)".into());

@@ -22,6 +22,10 @@ fn exec_form(words: &[&str]) -> String {
     serde_json::to_string(words).unwrap_or_else(|_| "[]".into())
 }
 
+/// The user runtime stages run as: not root, and numeric so that no passwd
+/// entry is needed (Docker lets any user bind ports below 1024 in a container).
+pub const RUNTIME_USER: &str = "1000:1000";
+
 impl Dockerfile {
     /// Starts with `FROM image`.
     pub fn from(image: &str) -> Dockerfile {
@@ -80,6 +84,13 @@ impl Dockerfile {
     /// `RUN command` (shell form).
     pub fn run(mut self, command: &str) -> Dockerfile {
         self.lines.push(format!("RUN {command}"));
+        self
+    }
+
+    /// `USER id`: a numeric `uid:gid` needs no user entry in the image, so it
+    /// works on `scratch` and any base.
+    pub fn user(mut self, id: &str) -> Dockerfile {
+        self.lines.push(format!("USER {id}"));
         self
     }
 

@@ -25,7 +25,7 @@ pub mod glob;
 pub mod log;
 pub mod text;
 
-pub use dockerfile::Dockerfile;
+pub use dockerfile::{Dockerfile, RUNTIME_USER};
 
 pub use bindings::exports::slipway::plugin::plugin::{
     BuildPlan, BuildSpec, Command, Detection, DockerfileSource, Guest as Plugin, Hook, HookPhase,
