@@ -49,6 +49,44 @@ fn main() {
         .expect("writing to a String");
     }
     code.push_str("];\n");
-    let out = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtins.rs");
-    fs::write(out, code).expect("writing builtins.rs");
+    let out_dir = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    fs::write(Path::new(&out_dir).join("builtins.rs"), code).expect("writing builtins.rs");
+    fs::write(Path::new(&out_dir).join("sdk_files.rs"), sdk_files(&root))
+        .expect("writing sdk_files.rs");
+}
+
+/// The plugin SDK and contract this binary speaks, embedded so that
+/// `slipway plugin new` works from an installed binary, far from any checkout:
+/// (path in the repository, text) for the SDK crate, its workspace manifest
+/// and lockfile, and the WIT contract.
+fn sdk_files(root: &str) -> String {
+    let mut files = vec![
+        "plugins/Cargo.toml".to_string(),
+        "plugins/Cargo.lock".to_string(),
+        "plugins/sdk/Cargo.toml".to_string(),
+        "wit/plugin.wit".to_string(),
+    ];
+    let src = Path::new(root).join("plugins/sdk/src");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let mut sources: Vec<String> = fs::read_dir(&src)
+        .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
+        .map(|entry| entry.expect("listing plugins/sdk/src").file_name())
+        .map(|name| format!("plugins/sdk/src/{}", name.to_string_lossy()))
+        .filter(|path| path.ends_with(".rs"))
+        .collect();
+    sources.sort();
+    files.extend(sources);
+    let mut code = String::from("pub(crate) const SDK_FILES: &[(&str, &str)] = &[\n");
+    for file in files {
+        let path = Path::new(root).join(&file);
+        println!("cargo:rerun-if-changed={}", path.display());
+        writeln!(
+            code,
+            "    ({file:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("writing to a String");
+    }
+    code.push_str("];\n");
+    code
 }

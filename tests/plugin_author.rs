@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 fn toolchain_present() -> bool {
@@ -25,11 +24,9 @@ fn slipway(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(args)
         .env("SLIPWAY_CACHE_DIR", common::cache_dir())
-        // Shared between runs, so build-std is compiled once.
-        .env(
-            "CARGO_TARGET_DIR",
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-author-target"),
-        )
+        // Shared between runs and with tests/plugin_anywhere.rs, so
+        // build-std is compiled once.
+        .env("CARGO_TARGET_DIR", common::plugin_target_dir())
         .output()
         .expect("slipway runs")
 }
@@ -76,8 +73,7 @@ fn new_build_check_detect() {
         stdout.contains("hello-lang@0.1.0 (contract 0.2.0)"),
         "{stdout}"
     );
-    let wasm = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("plugin-author-target/wasm32-unknown-unknown/release/hello_lang.wasm");
+    let wasm = common::plugin_target_dir().join("wasm32-unknown-unknown/release/hello_lang.wasm");
 
     let out = slipway(&["plugin", "check", wasm.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(0));

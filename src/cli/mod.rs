@@ -1,13 +1,13 @@
 //! The `slipway` command line. Human output by default, `--json` for machines.
 
 mod agent;
+mod author;
 mod build;
 mod client;
 mod detect;
 mod fleet;
 mod git_hook;
 mod plugin;
-mod plugin_author;
 mod progress;
 mod push;
 mod releases;
@@ -135,8 +135,35 @@ impl PluginArgs {
     pub(crate) fn host_and_plugins(&self) -> anyhow::Result<(PluginHost, PluginSet)> {
         let policy = self.policy()?;
         let host = self.host_for(policy.as_ref())?;
-        let plugins = PluginSet::load_with_policy(&host, &self.plugin_dirs, policy.as_ref());
+        let fetched = match &policy {
+            Some(policy) if !policy.sources().is_empty() => {
+                let cache =
+                    slipway::plugin_host::remote::cache_dir(self.components_dir().as_deref());
+                // A short-lived runtime: callers (detect, serve's start-up) are not async yet.
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(slipway::plugin_host::remote::fetch_sources(
+                        policy,
+                        cache.as_deref(),
+                    ))
+            }
+            _ => Vec::new(),
+        };
+        let plugins =
+            PluginSet::load_with_policy(&host, &self.plugin_dirs, policy.as_ref(), fetched);
         Ok((host, plugins))
+    }
+
+    /// Where compiled plugins are cached, unless caching is off.
+    fn components_dir(&self) -> Option<PathBuf> {
+        if self.no_plugin_cache {
+            return None;
+        }
+        self.cache_dir
+            .as_ref()
+            .map(|d| d.join("components"))
+            .or_else(ComponentCache::default_dir)
     }
 
     fn policy(&self) -> anyhow::Result<Option<Policy>> {
@@ -156,14 +183,7 @@ impl PluginArgs {
             memory_bytes: self.plugin_memory_mib.max(1) << 20,
             ..Limits::default()
         };
-        let cache_dir = if self.no_plugin_cache {
-            None
-        } else {
-            self.cache_dir
-                .as_ref()
-                .map(|d| d.join("components"))
-                .or_else(ComponentCache::default_dir)
-        };
+        let cache_dir = self.components_dir();
         let pool = policy.map_or(limits.memory_bytes, |p| {
             p.max_memory_bytes(limits.memory_bytes)
         });

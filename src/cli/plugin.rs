@@ -33,6 +33,32 @@ pub(crate) enum PluginCommand {
         #[command(flatten)]
         plugins: PluginArgs,
     },
+    /// Run the plugin against each project under DIR/tests/fixtures, each
+    /// with its expected answer in tests/fixtures/NAME.expected (a project
+    /// type, `nothing`, or `error: TEXT`). Builds the crate first unless --wasm.
+    Test {
+        /// The plugin crate (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Test this component instead of building the crate.
+        #[arg(long, value_name = "FILE")]
+        wasm: Option<std::path::PathBuf>,
+        /// The target the fixtures are detected for.
+        #[arg(long, default_value = "raspberrypi4-64")]
+        device_type: String,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+    /// Push a plugin component to an OCI registry (a Wasm artifact) and
+    /// print the digest to pin in a policy's `source`.
+    Push {
+        /// The component to push (checked first).
+        file: std::path::PathBuf,
+        /// Where: REGISTRY/REPO:TAG, e.g. 127.0.0.1:5000/plugins/ini:0.1.0.
+        reference: String,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
     /// Validate a plugin component (imports, exports, contract version) and print its info.
     Check {
         /// The component, e.g. target/wasm32-unknown-unknown/release/my_plugin.wasm.
@@ -53,11 +79,20 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
             plugins,
         } => return check(&file, json, &plugins),
         PluginCommand::New { name, dir, sdk } => {
-            return super::plugin_author::new(&name, dir.as_deref(), sdk.as_deref())
+            return super::author::new(&name, dir.as_deref(), sdk.as_deref())
         }
-        PluginCommand::Build { dir, plugins } => {
-            return super::plugin_author::build(&dir, &plugins)
-        }
+        PluginCommand::Build { dir, plugins } => return super::author::build(&dir, &plugins),
+        PluginCommand::Test {
+            dir,
+            wasm,
+            device_type,
+            plugins,
+        } => return super::author::test::run(&dir, wasm.as_deref(), &device_type, &plugins),
+        PluginCommand::Push {
+            file,
+            reference,
+            plugins,
+        } => return super::author::push(&file, &reference, &plugins),
     };
     let (_host, set) = plugins.host_and_plugins()?;
     if json {

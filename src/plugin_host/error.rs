@@ -71,6 +71,20 @@ pub enum LoadError {
         /// The digests the policy pins, for the message.
         pins: String,
     },
+    #[error("{policy}: plugin `{name}`: {source}")]
+    Fetch {
+        policy: String,
+        name: String,
+        #[source]
+        source: Box<crate::registry::artifact::ArtifactError>,
+    },
+    #[error("{policy}: plugin `{name}` comes from oci://{reference}, whose component calls itself `{actual}`: nothing of it was run past its info")]
+    FetchedNameMismatch {
+        policy: String,
+        name: String,
+        reference: String,
+        actual: String,
+    },
     #[error("{policy} configures plugin `{name}`, which is not loaded")]
     UnknownInPolicy { policy: String, name: String },
     #[error("plugin {origin} is named `{name}`, like the already loaded {other}")]

@@ -15,6 +15,7 @@ mod engine;
 pub mod error;
 pub mod limits;
 pub mod policy;
+pub mod remote;
 pub mod sandbox;
 pub mod set;
 
@@ -44,6 +45,8 @@ pub enum PluginOrigin {
     Builtin,
     /// Loaded from a file (`--plugins DIR`).
     File(PathBuf),
+    /// Fetched from an OCI registry by digest (a policy's `source`).
+    Registry(String),
 }
 
 impl fmt::Display for PluginOrigin {
@@ -51,6 +54,7 @@ impl fmt::Display for PluginOrigin {
         match self {
             PluginOrigin::Builtin => write!(f, "built-in"),
             PluginOrigin::File(path) => write!(f, "{}", path.display()),
+            PluginOrigin::Registry(reference) => write!(f, "oci://{reference}"),
         }
     }
 }
@@ -302,6 +306,21 @@ impl PluginHost {
 
     /// Loads one component file if `admit` accepts its path and sha256,
     /// which it is asked before anything of the file is compiled or run.
+    /// Loads a component fetched from a registry, already checked against
+    /// the digest that pinned it.
+    pub fn load_fetched(&self, bytes: &[u8], reference: &str) -> Result<LoadedPlugin, LoadError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let cached_info = self.cache.as_ref().and_then(|c| c.info(&sha256));
+        let origin_text = format!("oci://{reference}");
+        self.load(
+            bytes,
+            sha256,
+            cached_info,
+            PluginOrigin::Registry(reference.to_string()),
+            &origin_text,
+        )
+    }
+
     pub fn load_file_admitted(
         &self,
         path: &Path,

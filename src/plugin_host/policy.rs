@@ -16,6 +16,9 @@
 //!
 //! [plugin.node]
 //! enabled = false
+//!
+//! [plugin.ini]                # fetched once from a registry, by digest
+//! source = "oci://127.0.0.1:5000/plugins/ini@sha256:4f2c..."
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,6 +28,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Limits;
+use crate::registry::artifact::Reference;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -61,9 +65,41 @@ pub struct PluginPolicy {
     pub deadline_ms: Option<u64>,
     pub memory_mib: Option<usize>,
     pub read_mib: Option<u64>,
+    /// `oci://HOST/REPO@sha256:...`: where the plugin's component is fetched
+    /// from, pinned by its manifest digest (a tag alone is refused).
+    pub source: Option<String>,
+}
+
+/// The registry reference of a `source`: `oci://` and a digest required.
+fn source_reference(source: &str) -> Result<Reference, String> {
+    let Some(rest) = source.strip_prefix("oci://") else {
+        return Err(format!(
+            "`{source}`: only oci://HOST/REPO@sha256:... sources are supported"
+        ));
+    };
+    let reference = Reference::parse(rest).map_err(|e| e.to_string())?;
+    if reference.digest.is_none() {
+        return Err(format!(
+            "`{source}` names a tag, which can move: pin the digest that `slipway plugin push` printed (oci://{}/{}@sha256:...)",
+            reference.registry, reference.repository
+        ));
+    }
+    Ok(reference)
 }
 
 impl Policy {
+    /// The plugins fetched from registries: (policy name, reference), each
+    /// pinned by digest (checked when the policy was loaded).
+    pub fn sources(&self) -> Vec<(String, Reference)> {
+        self.plugins
+            .iter()
+            .filter_map(|(name, rules)| {
+                let source = rules.source.as_deref()?;
+                source_reference(source).ok().map(|r| (name.clone(), r))
+            })
+            .collect()
+    }
+
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
             path: path.to_path_buf(),
@@ -82,6 +118,10 @@ impl Policy {
                         "plugin.{name}.sha256: `{pin}` is not a sha256 (64 hex digits)"
                     )));
                 }
+            }
+            if let Some(source) = &plugin.source {
+                source_reference(source)
+                    .map_err(|reason| invalid(format!("plugin.{name}.source: {reason}")))?;
             }
             for (field, zero) in [
                 ("deadline-ms", plugin.deadline_ms == Some(0)),

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use super::api::Scope;
 use super::policy::Policy;
-use super::{LoadError, LoadedPlugin, PluginHost};
+use super::remote::Fetched;
+use super::{LoadError, LoadedPlugin, PluginHost, PluginOrigin};
 
 /// Built-in plugins, then those from `--plugins` directories. A plugin that
 /// fails to load is kept as an error; the others still run.
@@ -17,7 +18,7 @@ pub struct PluginSet {
 
 impl PluginSet {
     pub fn load(host: &PluginHost, extra_dirs: &[PathBuf]) -> PluginSet {
-        PluginSet::load_with_policy(host, extra_dirs, None)
+        PluginSet::load_with_policy(host, extra_dirs, None, Vec::new())
     }
 
     /// Loads and ranks the plugins, then applies `policy` (when there is
@@ -27,6 +28,7 @@ impl PluginSet {
         host: &PluginHost,
         extra_dirs: &[PathBuf],
         policy: Option<&Policy>,
+        fetched: Vec<Result<Fetched, LoadError>>,
     ) -> PluginSet {
         let mut set = PluginSet {
             plugins: Vec::new(),
@@ -66,6 +68,23 @@ impl PluginSet {
                 Ok(all) => all.into_iter().for_each(|loaded| set.add(loaded)),
                 Err(e) => set.load_errors.push(e),
             }
+        }
+        for fetched in fetched {
+            let loaded = fetched.and_then(|f| {
+                let plugin = host.load_fetched(&f.bytes, &f.reference)?;
+                if plugin.info.name != f.name {
+                    return Err(LoadError::FetchedNameMismatch {
+                        policy: policy
+                            .map(|p| p.path.display().to_string())
+                            .unwrap_or_default(),
+                        name: f.name,
+                        reference: f.reference,
+                        actual: plugin.info.name,
+                    });
+                }
+                Ok(plugin)
+            });
+            set.add(loaded);
         }
         if let Some(policy) = policy {
             set.apply(policy);
@@ -107,7 +126,8 @@ impl PluginSet {
                     });
                     continue;
                 }
-                None if !plugin.is_builtin() => {
+                // A fetched plugin is pinned by its source's digest.
+                None if matches!(plugin.origin, PluginOrigin::File(_)) => {
                     self.load_errors.push(LoadError::Unpinned {
                         plugin: reference,
                         origin,

@@ -4,6 +4,8 @@
 //! `HOST/APP/SERVICE:<release hash>-<arch>`; devices pull it by digest,
 //! `HOST/APP/SERVICE@sha256:...`, which no later push can move.
 
+pub mod artifact;
+
 use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::StreamExt;
 

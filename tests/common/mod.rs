@@ -22,6 +22,12 @@ pub fn hostile_plugin(name: &str) -> PathBuf {
 }
 
 /// A compile cache shared by the tests of one `cargo test` run.
+/// Where plugin crates built by tests go: outside the checkout (a test hides
+/// the checkout from the binary), shared so build-std is compiled once.
+pub fn plugin_target_dir() -> PathBuf {
+    std::env::temp_dir().join("slipway-test-plugin-target")
+}
+
 pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("slipway-cache")
 }

@@ -58,6 +58,11 @@ impl Server {
 
     /// A server on `data` (reused across restarts), on `port` or a free one.
     pub fn start_in(data: &Path, port: Option<u16>) -> Server {
+        Server::start_with(data, port, &[])
+    }
+
+    /// Like [`Server::start_in`], with more `slipway serve` arguments.
+    pub fn start_with(data: &Path, port: Option<u16>, extra: &[&str]) -> Server {
         let registry = registry();
         let port = port.unwrap_or_else(free_port);
         std::fs::create_dir_all(data).unwrap();
@@ -68,6 +73,7 @@ impl Server {
             .arg(data)
             .args(["--registry", &registry, "--cache-dir"])
             .arg(super::cache_dir())
+            .args(extra)
             .env("SLIPWAY_ADMIN_TOKEN", ADMIN)
             .env("SLIPWAY_LOG", "info")
             .stdout(Stdio::null())

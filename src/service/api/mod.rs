@@ -3,6 +3,7 @@
 mod apps;
 mod device_state;
 mod devices;
+mod plugins;
 mod releases;
 mod rollouts;
 mod uploads;
@@ -27,6 +28,7 @@ pub fn router() -> Router<Arc<State>> {
         .merge(device_state::router())
         .merge(uploads::router())
         .merge(views::router())
+        .merge(plugins::router())
         .merge(webhooks::router())
 }
 

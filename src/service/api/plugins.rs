@@ -1,0 +1,47 @@
+//! `/plugins`: what detection runs with on this service (its policy's
+//! choice), so a platform can see which plugins, versions and digests
+//! decide every build.
+
+use std::sync::Arc;
+
+use axum::extract::State as Extract;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::service::auth::Caller;
+use crate::service::state::State;
+
+pub fn router() -> Router<Arc<State>> {
+    Router::new().route("/plugins", get(list))
+}
+
+async fn list(Extract(state): Extract<Arc<State>>, _caller: Caller) -> Json<Value> {
+    let plugins: Vec<Value> = state
+        .plugins
+        .all()
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.info.name,
+                "version": p.info.version,
+                "contract_version": p.info.contract_version,
+                "priority": p.info.priority,
+                "scope": p.info.scope,
+                "sha256": p.sha256,
+                "origin": p.origin.to_string(),
+            })
+        })
+        .collect();
+    let errors: Vec<String> = state
+        .plugins
+        .load_errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    Json(json!({
+        "plugins": plugins,
+        "disabled": state.plugins.disabled,
+        "errors": errors,
+    }))
+}
