@@ -11,6 +11,7 @@ pub mod app;
 pub mod catalogue;
 pub mod detect;
 pub mod device;
+pub mod failpoint;
 pub mod image;
 pub mod pipeline;
 pub mod plan;

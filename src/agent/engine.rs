@@ -98,10 +98,11 @@ impl AgentEngine {
             .collect())
     }
 
-    /// Pulls `image` unless the engine has it (a digest names one content).
-    pub async fn pull(&self, image: &str) -> Result<(), AgentEngineError> {
+    /// Pulls `image` unless the engine has it (a digest names one content);
+    /// whether it was pulled.
+    pub async fn pull(&self, image: &str) -> Result<bool, AgentEngineError> {
         if self.docker.inspect_image(image).await.is_ok() {
-            return Ok(());
+            return Ok(false);
         }
         let mut progress = self.docker.create_image(
             Some(CreateImageOptions {
@@ -117,7 +118,31 @@ impl AgentEngine {
                 message: e.to_string(),
             })?;
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Removes the reference `image` (the image itself goes when nothing
+    /// else names or uses it). Whether it is gone; an image a container
+    /// still uses stays.
+    pub async fn remove_image(&self, image: &str) -> bool {
+        match self
+            .docker
+            .remove_image(
+                image,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => true,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => true,
+            Err(error) => {
+                tracing::info!(image, %error, "image kept");
+                false
+            }
+        }
     }
 
     fn name(&self, service: &str, release: i64) -> String {
@@ -125,7 +150,8 @@ impl AgentEngine {
         format!("slipway-{short}-{service}-r{release}")
     }
 
-    pub async fn create_and_start(
+    /// Creates the service's container of `release` (not started).
+    pub async fn create(
         &self,
         service: &str,
         release: i64,
@@ -176,7 +202,6 @@ impl AgentEngine {
             )
             .await
             .map_err(call("creating its container"))?;
-        self.start(&created.id, service).await?;
         Ok(created.id)
     }
 
@@ -212,7 +237,9 @@ impl AgentEngine {
             })
     }
 
-    pub async fn remove(&self, id: &str, service: &str) -> Result<(), AgentEngineError> {
+    /// Stops a container (10 s to exit cleanly); one already stopped or
+    /// gone is what a repeated step finds.
+    pub async fn stop(&self, id: &str) {
         let _ = self
             .docker
             .stop_container(
@@ -223,6 +250,11 @@ impl AgentEngine {
                 }),
             )
             .await;
+    }
+
+    /// Stops and removes a container.
+    pub async fn remove(&self, id: &str, service: &str) -> Result<(), AgentEngineError> {
+        self.stop(id).await;
         match self
             .docker
             .remove_container(

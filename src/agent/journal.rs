@@ -25,6 +25,10 @@ pub struct Journal {
     /// A release that failed here: not tried again until the target moves on.
     #[serde(default)]
     pub failed: Option<i64>,
+    /// Image references this agent pulled (by digest): the only images it
+    /// ever removes, once no release it needs uses them.
+    #[serde(default)]
+    pub pulled: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

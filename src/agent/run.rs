@@ -18,6 +18,7 @@ use super::engine::{AgentEngine, AgentEngineError};
 use super::journal::{self, Journal, JournalError};
 use super::plan::{reconcile, Action};
 use super::target::TargetState;
+use crate::failpoint;
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -205,6 +206,7 @@ impl Agent {
                 journal::save(&self.config.state_dir, &self.journal)?;
                 tracing::info!(release = ?target.release_id, "update committed");
                 self.report(target.release_id, "running", None).await;
+                self.clean_up(target).await?;
             }
             Err(Failure::Before(reason)) => {
                 tracing::warn!(%reason, "update failed before switching: the old release runs on");
@@ -228,18 +230,61 @@ impl Agent {
         Ok(())
     }
 
+    /// Removes the images this agent pulled that the running release does
+    /// not use (the previous release's, once the new one runs).
+    async fn clean_up(&mut self, running: &TargetState) -> Result<(), AgentError> {
+        let needed: Vec<&str> = running
+            .services
+            .values()
+            .map(|s| s.image.as_str())
+            .collect();
+        let pulled = std::mem::take(&mut self.journal.pulled);
+        let mut kept = Vec::new();
+        for image in pulled {
+            if kept.contains(&image) {
+                continue;
+            }
+            if needed.contains(&image.as_str()) {
+                kept.push(image);
+                continue;
+            }
+            let gone = match self.engine() {
+                Ok(engine) => engine.remove_image(&image).await,
+                Err(_) => false,
+            };
+            if gone {
+                tracing::info!(image, "removed an image no release here needs");
+            } else {
+                kept.push(image);
+            }
+        }
+        self.journal.pulled = kept;
+        journal::save(&self.config.state_dir, &self.journal)?;
+        Ok(())
+    }
+
     async fn try_update(&mut self, target: &TargetState) -> Result<(), Failure> {
         let release = target.release_id;
         let resuming = self.journal.switching_to.as_ref() == Some(target);
         if !resuming {
             self.report(release, "downloading", None).await;
             let engine = self.engine().map_err(|e| Failure::Before(e.to_string()))?;
+            let mut pulled = Vec::new();
             for spec in target.services.values() {
-                engine
+                if engine
                     .pull(&spec.image)
                     .await
+                    .map_err(|e| Failure::Before(e.to_string()))?
+                {
+                    pulled.push(spec.image.clone());
+                }
+            }
+            if !pulled.is_empty() {
+                self.journal.pulled.extend(pulled);
+                journal::save(&self.config.state_dir, &self.journal)
                     .map_err(|e| Failure::Before(e.to_string()))?;
             }
+            failpoint::kill_here("agent-after-pull");
             if let Some(hook) = target.hooks.get("release") {
                 self.run_hook(target, hook, "release")
                     .await
@@ -325,11 +370,21 @@ impl Agent {
         for action in reconcile(&observed, target) {
             tracing::info!(?action, "applying");
             match action {
-                Action::Remove { id, service } => engine.remove(&id, &service).await?,
-                Action::Start { id, service } => engine.start(&id, &service).await?,
+                Action::Remove { id, service } => {
+                    engine.stop(&id).await;
+                    failpoint::kill_here("agent-after-stop");
+                    engine.remove(&id, &service).await?;
+                }
+                Action::Start { id, service } => {
+                    engine.start(&id, &service).await?;
+                    failpoint::kill_here("agent-after-start");
+                }
                 Action::Create { service } => {
                     if let Some(spec) = target.services.get(&service) {
-                        engine.create_and_start(&service, release, spec).await?;
+                        let id = engine.create(&service, release, spec).await?;
+                        failpoint::kill_here("agent-after-create");
+                        engine.start(&id, &service).await?;
+                        failpoint::kill_here("agent-after-start");
                     }
                 }
             }

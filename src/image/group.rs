@@ -60,7 +60,7 @@ pub async fn build_group(
                 ))
                 .await;
             // Failure injection for the tests of the pipeline's panic handling.
-            if std::env::var("SLIPWAY_FAILPOINT").as_deref() == Ok("build-task-panic") {
+            if crate::failpoint::armed("build-task-panic") {
                 panic!("failpoint build-task-panic");
             }
             let mut out = Output::new(&job.service, &job.arch, &mut log, events);
