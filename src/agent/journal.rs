@@ -97,6 +97,7 @@ mod tests {
             seq: 7,
             device: Some("d".into()),
             failed: None,
+            pulled: vec!["r/a@sha256:00".into()],
         };
         save(dir.path(), &journal).unwrap();
         assert_eq!(load(dir.path()).unwrap(), journal);
