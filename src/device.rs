@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateStatus {
     Downloading,
+    /// Downloaded, held by an update lock (`updates.lock`) of a service.
+    Waiting,
     Installing,
     Starting,
     Running,
@@ -21,6 +23,7 @@ impl UpdateStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             UpdateStatus::Downloading => "downloading",
+            UpdateStatus::Waiting => "waiting",
             UpdateStatus::Installing => "installing",
             UpdateStatus::Starting => "starting",
             UpdateStatus::Running => "running",

@@ -32,6 +32,12 @@ pub enum AgentEngineError {
         #[source]
         source: bollard::errors::Error,
     },
+    #[error("the update lock directory {path}: {source}")]
+    LockDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub struct AgentEngine {
@@ -156,6 +162,7 @@ impl AgentEngine {
         service: &str,
         release: i64,
         spec: &ServiceSpec,
+        lock_dir: &std::path::Path,
     ) -> Result<String, AgentEngineError> {
         let call = |what| {
             let service = service.to_string();
@@ -179,6 +186,7 @@ impl AgentEngine {
                 spec.environment
                     .iter()
                     .map(|(k, v)| format!("{k}={v}"))
+                    .chain([format!("SLIPWAY_LOCK_DIR={}", super::locks::MOUNT)])
                     .collect(),
             ),
             labels: Some(labels),
@@ -187,6 +195,13 @@ impl AgentEngine {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),
+                // The service's lock directory (on the engine's host: the
+                // agent runs beside its engine).
+                binds: Some(vec![format!(
+                    "{}:{}",
+                    lock_dir.display(),
+                    super::locks::MOUNT
+                )]),
                 ..Default::default()
             }),
             ..Default::default()

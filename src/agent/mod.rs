@@ -6,11 +6,13 @@
 //!   release (download-then-kill, exactly one container per service);
 //! - [`journal`]: what the agent was doing, written and fsynced before each
 //!   step, so a restart resumes instead of guessing;
+//! - [`locks`]: update locks (`updates.lock`) and the pure wait/proceed decision;
 //! - [`engine`]: the Docker adapter (only containers with its labels);
 //! - [`run`]: the loop: poll, update, report.
 
 pub mod engine;
 pub mod journal;
+pub mod locks;
 pub mod plan;
 pub mod run;
 pub mod target;

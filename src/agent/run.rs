@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{AgentEngine, AgentEngineError};
 use super::journal::{self, Journal, JournalError};
+use super::locks;
 use super::plan::{reconcile, Action};
 use super::target::TargetState;
 use crate::failpoint;
@@ -30,6 +31,9 @@ pub struct AgentConfig {
     pub poll_seconds: u64,
     /// How long new containers must keep running before the commit.
     pub settle: Duration,
+    /// How long an update lock may hold an update before the device
+    /// reports it as held past its time.
+    pub lock_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +46,17 @@ pub enum AgentError {
     Unauthorized,
 }
 
+/// How an update attempt ended, when it did not fail.
+enum Outcome {
+    Done,
+    /// Held by an update lock: tried again on the next poll.
+    Waiting,
+}
+
 /// Why an update did not finish.
 enum Failure {
+    /// An update lock holds it (nothing changed; not a failure).
+    Waiting(String),
     /// Nothing switched yet: the old release still runs untouched.
     Before(String),
     /// Containers were switched: the previous release must be put back.
@@ -55,16 +68,24 @@ pub struct Agent {
     http: reqwest::Client,
     journal: Journal,
     engine: Option<AgentEngine>,
+    /// Since when an update lock holds the pending update, and the reason
+    /// last reported (reports go out when it changes, not every poll).
+    waiting: Option<(std::time::Instant, String)>,
 }
 
 impl Agent {
-    pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
+    pub fn new(mut config: AgentConfig) -> Result<Agent, AgentError> {
         let journal = journal::load(&config.state_dir)?;
+        // Lock directories are bind-mounted: the engine needs absolute paths.
+        if let Ok(absolute) = config.state_dir.canonicalize() {
+            config.state_dir = absolute;
+        }
         Ok(Agent {
             http: reqwest::Client::new(),
             journal,
             engine: None,
             config,
+            waiting: None,
         })
     }
 
@@ -76,12 +97,20 @@ impl Agent {
     pub async fn run(&mut self, stop: CancellationToken) -> Result<(), AgentError> {
         let mut etag: Option<String> = None;
         let mut backoff = Duration::from_secs(1);
+        // A target held by an update lock, with the server's force flag:
+        // polled for every second until it goes through.
+        let mut pending: Option<(TargetState, bool)> = None;
         loop {
             if stop.is_cancelled() {
                 return Ok(());
             }
+            let wait = if pending.is_some() {
+                1
+            } else {
+                self.config.poll_seconds
+            };
             let fetched = tokio::select! {
-                fetched = self.fetch(etag.as_deref()) => fetched,
+                fetched = self.fetch(etag.as_deref(), wait) => fetched,
                 _ = stop.cancelled() => return Ok(()),
             };
             let state = match fetched {
@@ -92,9 +121,14 @@ impl Agent {
                 }
                 Ok(None) => {
                     backoff = Duration::from_secs(1);
-                    // Unchanged: converge anyway after a restart mid-switch.
-                    if let Some(target) = self.journal.switching_to.clone() {
-                        self.update(&target).await?;
+                    if let Some((target, force)) = pending.clone() {
+                        if let Outcome::Done = self.update(&target, force).await? {
+                            pending = None;
+                        }
+                    } else if let Some(target) = self.journal.switching_to.clone() {
+                        // Unchanged: converge anyway after a restart mid-switch
+                        // (past the commit of intent, locks were checked).
+                        self.update(&target, true).await?;
                     }
                     continue;
                 }
@@ -123,21 +157,37 @@ impl Agent {
                 }
             };
             if target.release_id.is_none() || self.journal.failed == target.release_id {
+                pending = None;
                 continue;
             }
-            self.update(&target).await?;
+            if self.journal.current.as_ref() == Some(&target) && self.journal.switching_to.is_none()
+            {
+                // Already this release: only make sure its containers run
+                // (no lock to wait for, nothing to report).
+                pending = None;
+                if let Err(error) = self.apply(&target).await {
+                    tracing::warn!(%error, "could not converge the running release");
+                }
+                continue;
+            }
+            let force = state["force_update"].as_bool().unwrap_or(false);
+            pending = match self.update(&target, force).await? {
+                Outcome::Done => None,
+                Outcome::Waiting => Some((target, force)),
+            };
         }
     }
 
     async fn fetch(
         &self,
         etag: Option<&str>,
+        wait: u64,
     ) -> Result<Option<(Value, Option<String>)>, FetchError> {
         let mut request = self
             .http
-            .get(self.url(&format!("/device/state?wait={}", self.config.poll_seconds)))
+            .get(self.url(&format!("/device/state?wait={wait}")))
             .bearer_auth(&self.config.device_key)
-            .timeout(Duration::from_secs(self.config.poll_seconds + 30));
+            .timeout(Duration::from_secs(wait + 30));
         if let Some(etag) = etag {
             request = request.header("if-none-match", etag);
         }
@@ -194,11 +244,32 @@ impl Agent {
     }
 
     /// Brings the device to `target`, or back to its current release.
-    pub async fn update(&mut self, target: &TargetState) -> Result<(), AgentError> {
+    /// `force`: the server overrides update locks for this update.
+    async fn update(&mut self, target: &TargetState, force: bool) -> Result<Outcome, AgentError> {
         use tracing::Instrument;
         let span = tracing::info_span!("update", release = ?target.release_id);
-        let outcome = self.try_update(target).instrument(span).await;
+        let outcome = self.try_update(target, force).instrument(span).await;
+        if !matches!(outcome, Err(Failure::Waiting(_))) {
+            self.waiting = None;
+        }
         match outcome {
+            Err(Failure::Waiting(reason)) => {
+                let changed = self
+                    .waiting
+                    .as_ref()
+                    .is_none_or(|(_, said)| said != &reason);
+                if changed {
+                    tracing::info!(%reason, "update held");
+                    let since = self
+                        .waiting
+                        .as_ref()
+                        .map_or_else(std::time::Instant::now, |(t, _)| *t);
+                    self.waiting = Some((since, reason.clone()));
+                    self.report(target.release_id, "waiting", Some(&reason))
+                        .await;
+                }
+                return Ok(Outcome::Waiting);
+            }
             Ok(()) => {
                 self.journal.current = Some(target.clone());
                 self.journal.switching_to = None;
@@ -227,7 +298,7 @@ impl Agent {
                     .await;
             }
         }
-        Ok(())
+        Ok(Outcome::Done)
     }
 
     /// Removes the images this agent pulled that the running release does
@@ -263,11 +334,38 @@ impl Agent {
         Ok(())
     }
 
-    async fn try_update(&mut self, target: &TargetState) -> Result<(), Failure> {
+    /// Waits while a running service holds its update lock, unless forced.
+    fn check_locks(&self, force: bool) -> Result<(), Failure> {
+        let running: Vec<String> = self
+            .journal
+            .current
+            .as_ref()
+            .map(|current| current.services.keys().cloned().collect())
+            .unwrap_or_default();
+        let held = locks::held(&self.config.state_dir, &running);
+        let waited = self
+            .waiting
+            .as_ref()
+            .map_or(Duration::ZERO, |(since, _)| since.elapsed());
+        match locks::decide(held, force, waited, self.config.lock_timeout) {
+            locks::Decision::Proceed { overridden } => {
+                if !overridden.is_empty() {
+                    tracing::warn!(?overridden, "update locks overridden by the server");
+                    locks::clear(&self.config.state_dir, &overridden);
+                }
+                Ok(())
+            }
+            locks::Decision::Wait { reason } => Err(Failure::Waiting(reason)),
+        }
+    }
+
+    async fn try_update(&mut self, target: &TargetState, force: bool) -> Result<(), Failure> {
         let release = target.release_id;
         let resuming = self.journal.switching_to.as_ref() == Some(target);
         if !resuming {
-            self.report(release, "downloading", None).await;
+            if self.waiting.is_none() {
+                self.report(release, "downloading", None).await;
+            }
             let engine = self.engine().map_err(|e| Failure::Before(e.to_string()))?;
             let mut pulled = Vec::new();
             for spec in target.services.values() {
@@ -285,6 +383,7 @@ impl Agent {
                     .map_err(|e| Failure::Before(e.to_string()))?;
             }
             failpoint::kill_here("agent-after-pull");
+            self.check_locks(force)?;
             if let Some(hook) = target.hooks.get("release") {
                 self.run_hook(target, hook, "release")
                     .await
@@ -361,6 +460,7 @@ impl Agent {
     /// Reconciles the containers with `target`, one safe step at a time.
     async fn apply(&mut self, target: &TargetState) -> Result<(), AgentEngineError> {
         let release = target.release_id.unwrap_or_default();
+        let state_dir = self.config.state_dir.clone();
         let engine = match self.engine() {
             Ok(engine) => engine,
             Err(AgentError::Engine(e)) => return Err(e),
@@ -381,7 +481,14 @@ impl Agent {
                 }
                 Action::Create { service } => {
                     if let Some(spec) = target.services.get(&service) {
-                        let id = engine.create(&service, release, spec).await?;
+                        let lock_dir = locks::dir(&state_dir, &service);
+                        std::fs::create_dir_all(&lock_dir).map_err(|source| {
+                            AgentEngineError::LockDir {
+                                path: lock_dir.clone(),
+                                source,
+                            }
+                        })?;
+                        let id = engine.create(&service, release, spec, &lock_dir).await?;
                         failpoint::kill_here("agent-after-create");
                         engine.start(&id, &service).await?;
                         failpoint::kill_here("agent-after-start");

@@ -34,6 +34,11 @@ pub(crate) struct AgentArgs {
     /// How long new containers must keep running before an update commits.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     settle_seconds: u64,
+    /// How long a service's update lock may hold an update before the
+    /// device reports it held past its time (it still waits: an operator
+    /// forces it with POST /api/v1/devices/UUID/update {"force": true}).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    lock_timeout_seconds: u64,
 }
 
 pub(crate) fn run(args: AgentArgs) -> anyhow::Result<u8> {
@@ -44,6 +49,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<u8> {
         engine: args.engine,
         poll_seconds: args.poll_seconds.clamp(1, 300),
         settle: Duration::from_secs(args.settle_seconds),
+        lock_timeout: Duration::from_secs(args.lock_timeout_seconds),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async move {

@@ -267,4 +267,5 @@ pub fn image_tag(run: &BuildRun, service: &str, arch: &str) -> String {
         .expect("image tag")
         .to_string()
 }
+pub mod agent;
 pub mod server;

@@ -99,6 +99,9 @@ fn unchanged(state: &State, headers: &HeaderMap) -> Option<Response> {
     let data = state.fleet.read();
     let device = keyed_device(&data, headers)?;
     let uuid = &device.uuid;
+    if data.forced.contains(uuid) {
+        return None;
+    }
     let release = data.target_for_device(device, now_ms()).release?;
     let cached = target_state::cached(&state.fleet, release, &device.device_type)?;
     if cached.etag.as_bytes() != presented {
@@ -144,9 +147,14 @@ async fn get_state(
             ),
             None => None,
         };
-        let etag = release_state
+        let forced = state.fleet.read().forced.contains(&uuid);
+        let mut etag = release_state
             .as_ref()
             .map_or(target_state::NO_TARGET_ETAG.to_string(), |s| s.etag.clone());
+        if forced {
+            // Another answer than the unforced one: the device must see it.
+            etag = format!("{}-force\"", etag.trim_end_matches('"'));
+        }
         let etag = etag.as_str();
         if presented.as_deref() != Some(etag) {
             let mut body = release_state
@@ -165,6 +173,7 @@ async fn get_state(
                 json!({"uuid": uuid, "device_type": device_type}),
             );
             body.insert("target".into(), json!(target));
+            body.insert("force_update".into(), json!(forced));
             let mut response = Json(Value::Object(body)).into_response();
             response.headers_mut().insert(
                 header::ETAG,
@@ -223,6 +232,12 @@ async fn report(
         let previous = device.report.clone();
         let changed = previous != report;
         device.report = report.clone();
+        // A forced update is done once the device runs something again.
+        if report.update_status == Some(crate::device::UpdateStatus::Running)
+            && data.forced.remove(&uuid)
+        {
+            state.fleet.changed(&app);
+        }
         (previous, changed)
     };
     if !changed {

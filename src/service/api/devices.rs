@@ -34,6 +34,7 @@ pub fn router() -> Router<Arc<State>> {
         .route("/devices/{uuid}", get(show).delete(remove))
         .route("/devices/{uuid}/tags", put(set_tags))
         .route("/devices/{uuid}/pin", put(pin))
+        .route("/devices/{uuid}/update", post(update))
 }
 
 #[derive(Deserialize)]
@@ -333,4 +334,46 @@ async fn pin(
         &data,
         data.devices.get(&device.uuid).unwrap_or(&device),
     )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRequest {
+    /// Override the device's update locks for its next update.
+    force: bool,
+}
+
+/// `POST /devices/UUID/update {"force": true}`: the device's next update
+/// goes ahead even while a service holds its update lock (balena's
+/// "override the update lock"). The device sees it on its next poll.
+async fn update(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    request: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let device = find_device(&state, &caller, &uuid)?;
+    let asked: UpdateRequest = body::json(request, state.config.limits.json_bytes).await?;
+    {
+        let mut data = state.fleet.write();
+        if asked.force {
+            data.forced.insert(device.uuid.clone());
+        } else {
+            data.forced.remove(&device.uuid);
+        }
+    }
+    let (id, app, force) = (device.uuid.clone(), device.app.clone(), asked.force);
+    state
+        .store
+        .call(move |s| {
+            s.record_event(
+                Some(&app),
+                "device.update",
+                Some(&id),
+                &json!({"force": force}),
+            )
+        })
+        .await?;
+    state.fleet.changed(&device.app);
+    Ok(Json(json!({"uuid": device.uuid, "force": asked.force})))
 }

@@ -43,6 +43,11 @@ pub struct FleetData {
     pub seen: HashMap<String, DeviceRuntime>,
     /// Admissions of rate-limited rollouts (`max_per_minute`), by rollout id.
     pub throttles: Mutex<HashMap<i64, Throttle>>,
+    /// Devices told to override their update locks for their next update
+    /// (`POST /devices/UUID/update {"force": true}`), until they report
+    /// running. Kept in memory: a restart of the service forgets it, and the
+    /// operator says it again.
+    pub forced: std::collections::HashSet<String>,
 }
 
 /// Requests a device may make in one second of the device API; more get
