@@ -206,17 +206,27 @@ impl AgentEngine {
             }),
             ..Default::default()
         };
-        let created = self
+        let options = CreateContainerOptions {
+            name: Some(name),
+            ..Default::default()
+        };
+        let created = match self
             .docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: Some(name),
-                    ..Default::default()
-                }),
-                body,
-            )
+            .create_container(Some(options.clone()), body.clone())
             .await
-            .map_err(call("creating its container"))?;
+        {
+            // The image went away since it was pulled (pruned by someone):
+            // pull it again, by the same digest, and create once more.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                tracing::warn!(image = spec.image, "the image is gone: pulling it again");
+                self.pull(&spec.image).await?;
+                self.docker.create_container(Some(options), body).await
+            }
+            other => other,
+        }
+        .map_err(call("creating its container"))?;
         Ok(created.id)
     }
 

@@ -51,10 +51,19 @@ enum Outcome {
     Done,
     /// Held by an update lock: tried again on the next poll.
     Waiting,
+    /// A newer target arrived while downloading (before the commit of
+    /// intent): it is applied instead, at once.
+    Superseded(Newer),
 }
+
+/// A target that arrived during a download: the target, its force flag,
+/// its `ETag`.
+type Newer = (TargetState, bool, Option<String>);
 
 /// Why an update did not finish.
 enum Failure {
+    /// A newer target arrived before the switch (nothing changed yet).
+    Superseded(Newer),
     /// An update lock holds it (nothing changed; not a failure).
     Waiting(String),
     /// Nothing switched yet: the old release still runs untouched.
@@ -71,6 +80,12 @@ pub struct Agent {
     /// Since when an update lock holds the pending update, and the reason
     /// last reported (reports go out when it changes, not every poll).
     waiting: Option<(std::time::Instant, String)>,
+    /// The `ETag` of the target last received: a newer one during a
+    /// download is seen by a long poll against it.
+    etag: Option<String>,
+    /// A report the server did not take (down, unreachable): sent again
+    /// when it answers, so its view catches up after an outage.
+    unsent: Option<Value>,
 }
 
 impl Agent {
@@ -86,6 +101,8 @@ impl Agent {
             engine: None,
             config,
             waiting: None,
+            etag: None,
+            unsent: None,
         })
     }
 
@@ -95,7 +112,6 @@ impl Agent {
 
     /// Runs until `stop`.
     pub async fn run(&mut self, stop: CancellationToken) -> Result<(), AgentError> {
-        let mut etag: Option<String> = None;
         let mut backoff = Duration::from_secs(1);
         // A target held by an update lock, with the server's force flag:
         // polled for every second until it goes through.
@@ -110,21 +126,21 @@ impl Agent {
                 self.config.poll_seconds
             };
             let fetched = tokio::select! {
-                fetched = self.fetch(etag.as_deref(), wait) => fetched,
+                fetched = self.fetch(self.etag.as_deref(), wait) => fetched,
                 _ = stop.cancelled() => return Ok(()),
             };
             let state = match fetched {
                 Ok(Some((state, new_etag))) => {
                     backoff = Duration::from_secs(1);
-                    etag = new_etag;
+                    self.etag = new_etag;
+                    self.resend().await;
                     state
                 }
                 Ok(None) => {
                     backoff = Duration::from_secs(1);
-                    if let Some((target, force)) = pending.clone() {
-                        if let Outcome::Done = self.update(&target, force).await? {
-                            pending = None;
-                        }
+                    self.resend().await;
+                    if let Some((target, force)) = pending.take() {
+                        pending = self.drive(target, force).await?;
                     } else if let Some(target) = self.journal.switching_to.clone() {
                         // Unchanged: converge anyway after a restart mid-switch
                         // (past the commit of intent, locks were checked).
@@ -171,10 +187,55 @@ impl Agent {
                 continue;
             }
             let force = state["force_update"].as_bool().unwrap_or(false);
-            pending = match self.update(&target, force).await? {
-                Outcome::Done => None,
-                Outcome::Waiting => Some((target, force)),
-            };
+            pending = self.drive(target, force).await?;
+        }
+    }
+
+    /// Updates to `target`, and on to newer targets that arrive during its
+    /// download; the target left waiting on an update lock, if one is.
+    async fn drive(
+        &mut self,
+        target: TargetState,
+        force: bool,
+    ) -> Result<Option<(TargetState, bool)>, AgentError> {
+        let mut next = (target, force);
+        loop {
+            match self.update(&next.0, next.1).await? {
+                Outcome::Done => return Ok(None),
+                Outcome::Waiting => return Ok(Some(next)),
+                Outcome::Superseded((newer, force, etag)) => {
+                    tracing::info!(
+                        from = ?next.0.release_id,
+                        to = ?newer.release_id,
+                        "a newer target arrived during the download: it wins"
+                    );
+                    self.etag = etag;
+                    next = (newer, force);
+                }
+            }
+        }
+    }
+
+    /// Resolves with a target other than `current` once the server has one
+    /// (long polls against the last `ETag`; errors only delay it).
+    async fn newer_target(&self, current: &TargetState) -> Newer {
+        let mut etag = self.etag.clone();
+        loop {
+            match self.fetch(etag.as_deref(), self.config.poll_seconds).await {
+                Ok(Some((state, new_etag))) => {
+                    if let Ok(target) = serde_json::from_value::<TargetState>(state.clone()) {
+                        if target.release_id.is_some() && target.release_id != current.release_id {
+                            let force = state["force_update"].as_bool().unwrap_or(false);
+                            return (target, force, new_etag);
+                        }
+                    }
+                    etag = new_etag;
+                    // The same target again (a forced flag, say): keep pulling.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Ok(None) => {}
+                Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+            }
         }
     }
 
@@ -227,8 +288,36 @@ impl Agent {
             .timeout(Duration::from_secs(30))
             .send()
             .await;
-        if let Err(error) = sent {
-            tracing::warn!(%error, status, "could not report (the next report says it again)");
+        match sent {
+            Ok(response) if response.status().is_success() => self.unsent = None,
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "the server refused a report");
+                self.unsent = Some(body);
+            }
+            Err(error) => {
+                tracing::warn!(%error, status, "could not report (sent again when the server answers)");
+                self.unsent = Some(body);
+            }
+        }
+    }
+
+    /// Sends the last report again if the server missed it.
+    async fn resend(&mut self) {
+        let Some(body) = self.unsent.take() else {
+            return;
+        };
+        let sent = self
+            .http
+            .patch(self.url("/device/state"))
+            .bearer_auth(&self.config.device_key)
+            .json(&body)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        if !sent.is_ok_and(|r| r.status().is_success()) {
+            self.unsent = Some(body);
+        } else {
+            tracing::info!("the server has the last report again");
         }
     }
 
@@ -253,6 +342,7 @@ impl Agent {
             self.waiting = None;
         }
         match outcome {
+            Err(Failure::Superseded(newer)) => return Ok(Outcome::Superseded(newer)),
             Err(Failure::Waiting(reason)) => {
                 let changed = self
                     .waiting
@@ -366,17 +456,32 @@ impl Agent {
             if self.waiting.is_none() {
                 self.report(release, "downloading", None).await;
             }
-            let engine = self.engine().map_err(|e| Failure::Before(e.to_string()))?;
-            let mut pulled = Vec::new();
-            for spec in target.services.values() {
-                if engine
-                    .pull(&spec.image)
-                    .await
-                    .map_err(|e| Failure::Before(e.to_string()))?
-                {
-                    pulled.push(spec.image.clone());
+            self.engine().map_err(|e| Failure::Before(e.to_string()))?;
+            let engine = self.engine.as_ref().expect("connected above");
+            let pulls = async {
+                let mut pulled = Vec::new();
+                for spec in target.services.values() {
+                    if engine
+                        .pull(&spec.image)
+                        .await
+                        .map_err(|e| Failure::Before(e.to_string()))?
+                    {
+                        pulled.push(spec.image.clone());
+                    }
+                    if failpoint::armed("agent-slow-pull") {
+                        // A slow network, for the tests of what happens during a download.
+                        tokio::time::sleep(Duration::from_secs(20)).await;
+                    }
                 }
-            }
+                Ok::<_, Failure>(pulled)
+            };
+            // Until the commit of intent, a newer target wins over this one.
+            let pulled = tokio::select! {
+                pulled = pulls => pulled?,
+                newer = self.newer_target(target) => {
+                    return Err(Failure::Superseded(newer));
+                }
+            };
             if !pulled.is_empty() {
                 self.journal.pulled.extend(pulled);
                 journal::save(&self.config.state_dir, &self.journal)
