@@ -71,12 +71,11 @@ impl AgentEngine {
         })
     }
 
-    /// This device's containers.
+    /// This device's containers: labelled with its uuid, or with an empty
+    /// device label (created from a preload file before the agent had ever
+    /// reached the server to learn its uuid).
     pub async fn observe(&self) -> Result<Vec<Observed>, AgentEngineError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_DEVICE}={}", self.device)],
-        )]);
+        let filters = HashMap::from([("label".to_string(), vec![LABEL_DEVICE.to_string()])]);
         let listed = self
             .docker
             .list_containers(Some(ListContainersOptions {
@@ -94,6 +93,10 @@ impl AgentEngine {
             .into_iter()
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
+                let device = labels.get(LABEL_DEVICE)?;
+                if device != &self.device && !device.is_empty() {
+                    return None;
+                }
                 Some(Observed {
                     id: c.id?,
                     service: labels.get(LABEL_SERVICE)?.clone(),
@@ -163,6 +166,7 @@ impl AgentEngine {
         release: i64,
         spec: &ServiceSpec,
         lock_dir: &std::path::Path,
+        preloaded: Option<&str>,
     ) -> Result<String, AgentEngineError> {
         let call = |what| {
             let service = service.to_string();
@@ -217,6 +221,14 @@ impl AgentEngine {
         {
             // The image went away since it was pulled (pruned by someone):
             // pull it again, by the same digest, and create once more.
+            // Loaded from a preload file: the image is known by its id only.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) if preloaded.is_some() => {
+                let mut body = body;
+                body.image = preloaded.map(str::to_string);
+                self.docker.create_container(Some(options), body).await
+            }
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => {

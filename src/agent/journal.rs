@@ -29,6 +29,11 @@ pub struct Journal {
     /// ever removes, once no release it needs uses them.
     #[serde(default)]
     pub pulled: Vec<String>,
+    /// Images loaded from a preload file: digest reference -> image id
+    /// (loading keeps no digest references, so services are created from
+    /// the id).
+    #[serde(default)]
+    pub preloaded: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +103,7 @@ mod tests {
             device: Some("d".into()),
             failed: None,
             pulled: vec!["r/a@sha256:00".into()],
+            preloaded: [("r/a@sha256:00".to_string(), "sha256:11".to_string())].into(),
         };
         save(dir.path(), &journal).unwrap();
         assert_eq!(load(dir.path()).unwrap(), journal);

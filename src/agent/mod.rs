@@ -8,12 +8,15 @@
 //!   step, so a restart resumes instead of guessing;
 //! - [`locks`]: update locks (`updates.lock`) and the pure wait/proceed decision;
 //! - [`engine`]: the Docker adapter (only containers with its labels);
+//! - [`preload`]: preload files (a release's images and target state, for
+//!   devices that start offline);
 //! - [`run`]: the loop: poll, update, report.
 
 pub mod engine;
 pub mod journal;
 pub mod locks;
 pub mod plan;
+pub mod preload;
 pub mod run;
 pub mod target;
 

@@ -34,6 +34,8 @@ pub struct AgentConfig {
     /// How long an update lock may hold an update before the device
     /// reports it as held past its time.
     pub lock_timeout: Duration,
+    /// A preload file to start from when this device has never run a release.
+    pub preload: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ pub enum AgentError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Engine(#[from] AgentEngineError),
+    #[error(transparent)]
+    Preload(#[from] super::preload::PreloadError),
     #[error("the server refused the device key (401): check --device-key")]
     Unauthorized,
 }
@@ -110,8 +114,35 @@ impl Agent {
         format!("{}/api/v1{path}", self.config.server.trim_end_matches('/'))
     }
 
+    /// Starts the preloaded release when the device has never run one: no
+    /// network needed. The server's target is followed from then on.
+    async fn start_preloaded(&mut self, path: &std::path::Path) -> Result<(), AgentError> {
+        if self.journal.current.is_some() || self.journal.switching_to.is_some() {
+            tracing::info!("a release ran here already: the preload file is not used");
+            return Ok(());
+        }
+        let span = tracing::info_span!("preload", file = %path.display());
+        let _guard = span.enter();
+        let engine = self.engine()?;
+        let manifest = super::preload::load(engine, path).await?;
+        tracing::info!(release = ?manifest.target.release_id, "preloaded images loaded");
+        self.journal.preloaded = manifest.images;
+        self.journal.switching_to = Some(manifest.target.clone());
+        journal::save(&self.config.state_dir, &self.journal)?;
+        self.apply(&manifest.target).await?;
+        self.journal.current = Some(manifest.target.clone());
+        self.journal.switching_to = None;
+        journal::save(&self.config.state_dir, &self.journal)?;
+        self.report(manifest.target.release_id, "running", None)
+            .await;
+        Ok(())
+    }
+
     /// Runs until `stop`.
     pub async fn run(&mut self, stop: CancellationToken) -> Result<(), AgentError> {
+        if let Some(path) = self.config.preload.clone() {
+            self.start_preloaded(&path).await?;
+        }
         let mut backoff = Duration::from_secs(1);
         // A target held by an update lock, with the server's force flag:
         // polled for every second until it goes through.
@@ -164,6 +195,8 @@ impl Agent {
             if self.journal.device.is_none() {
                 self.journal.device = state["device"]["uuid"].as_str().map(str::to_string);
                 journal::save(&self.config.state_dir, &self.journal)?;
+                // Label what it creates from now on with the uuid.
+                self.engine = None;
             }
             let target: TargetState = match serde_json::from_value(state.clone()) {
                 Ok(target) => target,
@@ -566,6 +599,7 @@ impl Agent {
     async fn apply(&mut self, target: &TargetState) -> Result<(), AgentEngineError> {
         let release = target.release_id.unwrap_or_default();
         let state_dir = self.config.state_dir.clone();
+        let preloaded = self.journal.preloaded.clone();
         let engine = match self.engine() {
             Ok(engine) => engine,
             Err(AgentError::Engine(e)) => return Err(e),
@@ -593,7 +627,10 @@ impl Agent {
                                 source,
                             }
                         })?;
-                        let id = engine.create(&service, release, spec, &lock_dir).await?;
+                        let preloaded = preloaded.get(&spec.image).map(String::as_str);
+                        let id = engine
+                            .create(&service, release, spec, &lock_dir, preloaded)
+                            .await?;
                         failpoint::kill_here("agent-after-create");
                         engine.start(&id, &service).await?;
                         failpoint::kill_here("agent-after-start");

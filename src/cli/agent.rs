@@ -39,6 +39,10 @@ pub(crate) struct AgentArgs {
     /// forces it with POST /api/v1/devices/UUID/update {"force": true}).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     lock_timeout_seconds: u64,
+    /// Start from this preload file (`slipway preload`) when the device has
+    /// never run a release: no network needed.
+    #[arg(long, value_name = "FILE")]
+    preload: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: AgentArgs) -> anyhow::Result<u8> {
@@ -50,6 +54,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<u8> {
         poll_seconds: args.poll_seconds.clamp(1, 300),
         settle: Duration::from_secs(args.settle_seconds),
         lock_timeout: Duration::from_secs(args.lock_timeout_seconds),
+        preload: args.preload,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async move {

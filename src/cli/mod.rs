@@ -8,6 +8,7 @@ mod detect;
 mod fleet;
 mod git_hook;
 mod plugin;
+mod preload;
 mod progress;
 mod push;
 mod releases;
@@ -81,6 +82,9 @@ enum Command {
     Rollout(fleet::RolloutCommand),
     /// The device agent: runs the device's target release on its engine.
     Agent(agent::AgentArgs),
+    /// Write a release's images and target state for one device type to a
+    /// file the agent starts from offline (`slipway agent --preload`).
+    Preload(preload::PreloadArgs),
     /// Run by the service's git repositories (not for people).
     #[command(hide = true, name = "git-hook")]
     GitHook { stage: String },
@@ -252,6 +256,7 @@ pub fn main() -> ExitCode {
         Command::Fleet(FleetCommand::Simulate(args)) => simulate::run(args),
         Command::Rollout(command) => fleet::rollout(command),
         Command::Agent(args) => agent::run(args),
+        Command::Preload(args) => preload::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

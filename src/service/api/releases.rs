@@ -28,6 +28,7 @@ pub fn router() -> Router<Arc<State>> {
         .route("/releases/{id}", get(show))
         .route("/releases/{id}/logs", get(logs))
         .route("/releases/{id}/cancel", post(cancel))
+        .route("/releases/{id}/state", get(device_state))
 }
 
 /// The query of `GET /releases` (also what a saved view stores).
@@ -182,6 +183,40 @@ async fn show(
     body["logs"] = json!(format!("/api/v1/releases/{id}/logs"));
     body["device_count"] = json!(running_counts(&state).get(&id).copied().unwrap_or(0));
     Ok(Json(body))
+}
+
+#[derive(serde::Deserialize)]
+struct ForDeviceType {
+    device_type: String,
+}
+
+/// `GET /releases/ID/state?device_type=SLUG`: the target state a device of
+/// that type gets for this release (what `slipway preload` packs), the same
+/// body the device API serves.
+async fn device_state(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<ForDeviceType>,
+) -> Result<impl IntoResponse, ApiError> {
+    find(&state, &caller, id).await?;
+    let release_state = crate::service::fleet::target_state::state_of(
+        &state.fleet,
+        &state.store,
+        id,
+        &query.device_type,
+    )
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no_target_state",
+            e.to_string(),
+        )
+    })?;
+    let mut body = release_state.body.clone();
+    body.insert("device".into(), json!({"device_type": query.device_type}));
+    Ok(Json(serde_json::Value::Object(body)))
 }
 
 async fn logs(
