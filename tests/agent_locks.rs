@@ -146,3 +146,52 @@ fn an_update_lock_holds_the_update_until_released_or_forced() {
     running.wait().unwrap();
     remove_containers(&uuid);
 }
+
+#[test]
+fn a_download_that_would_not_fit_waits_with_a_clear_status() {
+    if !common::docker_available("a_download_that_would_not_fit_waits") {
+        return;
+    }
+    let server = Server::start();
+    server.create_app("tight", &["intel-nuc"]);
+    let (uuid, key) = add_device(&server, "tight");
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("agent");
+    let (r1, image) = release(&server, "tight", &format!("one-{nonce}"));
+    // A reserve no disk has (1 EB): the real free space is always too little.
+    let mut tight = agent_with(
+        &server,
+        &key,
+        &state_dir,
+        None,
+        &["--reserve-disk-mb", "1000000000000"],
+    );
+    wait_for("the disk status", Duration::from_secs(60), || {
+        let d = device(&server, &uuid);
+        d["update_status"] == "waiting"
+            && d["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not enough free disk to download release"))
+    });
+    assert!(containers(&uuid).is_empty(), "nothing was started");
+    assert!(
+        std::process::Command::new("docker")
+            .args(["image", "inspect", &image])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| !s.success()),
+        "nothing was pulled"
+    );
+    tight.kill().unwrap();
+    tight.wait().unwrap();
+    // With a reserve the disk has, the same device installs it.
+    let mut running = agent_with(&server, &key, &state_dir, None, &[]);
+    wait_for("the install", Duration::from_secs(60), || {
+        runs_only(&server, &uuid, r1)
+    });
+    running.kill().unwrap();
+    running.wait().unwrap();
+    remove_containers(&uuid);
+}

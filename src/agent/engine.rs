@@ -107,6 +107,30 @@ impl AgentEngine {
             .collect())
     }
 
+    /// Whether the engine has `image`.
+    pub async fn has_image(&self, image: &str) -> bool {
+        self.docker.inspect_image(image).await.is_ok()
+    }
+
+    /// Free bytes under the engine's data root (where pulls land), and that
+    /// root; `None` when it is not on this machine (a remote engine).
+    pub async fn free_bytes(&self) -> Option<(u64, String)> {
+        let root = self.docker.info().await.ok()?.docker_root_dir?;
+        let path = std::ffi::CString::new(root.clone()).ok()?;
+        let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `path` is a NUL-terminated string and `stat` is written by
+        // statvfs before it is read (only on success).
+        let ok = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } == 0;
+        if !ok {
+            return None;
+        }
+        // SAFETY: statvfs succeeded, so it filled `stat`.
+        let stat = unsafe { stat.assume_init() };
+        #[allow(clippy::unnecessary_cast)]
+        let free = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64);
+        Some((free, root))
+    }
+
     /// Pulls `image` unless the engine has it (a digest names one content);
     /// whether it was pulled.
     pub async fn pull(&self, image: &str) -> Result<bool, AgentEngineError> {

@@ -36,6 +36,9 @@ pub struct AgentConfig {
     pub lock_timeout: Duration,
     /// A preload file to start from when this device has never run a release.
     pub preload: Option<PathBuf>,
+    /// Disk kept free beyond a release's images: a pull that would eat into
+    /// it waits instead of starting.
+    pub reserve_disk_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -457,6 +460,36 @@ impl Agent {
         Ok(())
     }
 
+    /// Waits (reported, retried every poll) while the images still to pull
+    /// would not fit beside the reserve: never a half-pulled release.
+    async fn check_disk(&self, target: &TargetState) -> Result<(), Failure> {
+        let Some(engine) = self.engine.as_ref() else {
+            return Ok(());
+        };
+        let mut missing = 0u64;
+        for spec in target.services.values() {
+            if !engine.has_image(&spec.image).await {
+                missing = missing.saturating_add(spec.size_bytes.unwrap_or(0));
+            }
+        }
+        let Some((free, root)) = engine.free_bytes().await else {
+            tracing::debug!("the engine's disk is not visible here: no free-space check");
+            return Ok(());
+        };
+        let needed = missing.saturating_add(self.config.reserve_disk_bytes);
+        if free >= needed {
+            return Ok(());
+        }
+        Err(Failure::Waiting(format!(
+            "not enough free disk to download release {}: its images need {} MB and {} MB are kept free, {root} has less ({} MB)",
+            target.release_id.unwrap_or_default(),
+            missing.div_ceil(1 << 20),
+            self.config.reserve_disk_bytes >> 20,
+            // Whole GB: the text (and so the report) does not change with every write.
+            (free >> 30) << 10,
+        )))
+    }
+
     /// Waits while a running service holds its update lock, unless forced.
     fn check_locks(&self, force: bool) -> Result<(), Failure> {
         let running: Vec<String> = self
@@ -490,6 +523,7 @@ impl Agent {
                 self.report(release, "downloading", None).await;
             }
             self.engine().map_err(|e| Failure::Before(e.to_string()))?;
+            self.check_disk(target).await?;
             let engine = self.engine.as_ref().expect("connected above");
             let pulls = async {
                 let mut pulled = Vec::new();

@@ -13,6 +13,10 @@ pub struct ServiceSpec {
     pub command: Option<Vec<String>>,
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// The image's size, when the server knows it: checked against the
+    /// free disk before pulling.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,6 +43,10 @@ pub(crate) struct AgentArgs {
     /// never run a release: no network needed.
     #[arg(long, value_name = "FILE")]
     preload: Option<PathBuf>,
+    /// Disk (MB) kept free beyond a release's images: an update whose
+    /// download would eat into it waits (reported) instead of starting.
+    #[arg(long, value_name = "MB", default_value_t = 256)]
+    reserve_disk_mb: u64,
 }
 
 pub(crate) fn run(args: AgentArgs) -> anyhow::Result<u8> {
@@ -55,6 +59,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<u8> {
         settle: Duration::from_secs(args.settle_seconds),
         lock_timeout: Duration::from_secs(args.lock_timeout_seconds),
         preload: args.preload,
+        reserve_disk_bytes: args.reserve_disk_mb.saturating_mul(1 << 20),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async move {

@@ -56,6 +56,8 @@ pub async fn state_of(
             json!({
                 "image": image.registry_reference.clone().unwrap_or_else(|| image.reference.clone()),
                 "command": image.command.as_ref().map(|c| c.argv()),
+                // What the device checks its free disk against before pulling.
+                "size_bytes": image.size_bytes,
                 "environment": {},
                 "labels": {
                     "io.slipway.release": record.hash,
