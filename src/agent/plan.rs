@@ -91,6 +91,7 @@ mod tests {
                             image: format!("img/{s}"),
                             command: None,
                             environment: Default::default(),
+                            size_bytes: None,
                         },
                     )
                 })
