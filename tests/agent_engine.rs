@@ -4,45 +4,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::agent::{agent, device, release_of, wait_for};
 use common::server::{Server, ADMIN};
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn release(server: &Server, app: &str, dockerfile: &str) -> i64 {
-    let (status, lines) = server.upload(
-        app,
-        ADMIN,
-        "application/x-tar",
-        common::server::dockerfile_tar(dockerfile),
-    );
-    assert_eq!(status, 200);
-    let summary = lines.last().unwrap();
-    assert_eq!(summary["release"]["status"], "success", "{summary}");
-    summary["release"]["id"].as_i64().unwrap()
-}
-
-fn agent(server: &Server, key: &str, state: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args([
-            "agent",
-            "--server",
-            &server.url,
-            "--device-key",
-            key,
-            "--poll-seconds",
-            "5",
-            "--settle-seconds",
-            "2",
-        ])
-        .arg("--state-dir")
-        .arg(state)
-        .env("SLIPWAY_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(state.with_extension("log")).unwrap())
-        .spawn()
-        .unwrap()
+    release_of(server, app, dockerfile).0
 }
 
 /// This device's containers: (release label, state, image as configured).
@@ -64,18 +33,6 @@ fn containers(uuid: &str) -> Vec<(String, String, String)> {
             (parts[0].to_string(), parts[1].to_string(), parts[2].to_string())
         })
         .collect()
-}
-
-fn device(server: &Server, uuid: &str) -> Value {
-    server.get(&format!("/api/v1/devices/{uuid}"), ADMIN).1
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -102,7 +59,7 @@ fn the_agent_installs_updates_and_rolls_back_on_the_real_engine() {
         ),
     );
     let state = tempfile::tempdir().unwrap();
-    let mut running = agent(&server, &key, &state.path().join("agent"));
+    let mut running = agent(&server, &key, &state.path().join("agent"), None);
 
     // First install: one container, of r1, by digest from the registry.
     wait_for("the first install", Duration::from_secs(90), || {
@@ -175,7 +132,7 @@ fn the_agent_installs_updates_and_rolls_back_on_the_real_engine() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
-    let mut running = agent(&server, &key, &state.path().join("agent"));
+    let mut running = agent(&server, &key, &state.path().join("agent"), None);
     wait_for(
         "the rollback to r1 after a restart",
         Duration::from_secs(90),

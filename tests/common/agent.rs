@@ -35,16 +35,25 @@ pub fn remove_containers(uuid: &str) {
     }
 }
 
-/// Builds a release of `app` and drops the engine's reference to its
-/// registry image, so the agent really pulls it. (id, registry reference)
+/// A release of `app` whose one service sleeps (`marker` makes it new):
+/// see [`release_of`].
 pub fn release(server: &Server, app: &str, marker: &str) -> (i64, String) {
-    let dockerfile =
-        format!("FROM busybox:slipway-amd64\nRUN echo {marker} > /v\nCMD [\"sleep\", \"3600\"]\n");
+    release_of(
+        server,
+        app,
+        &format!("FROM busybox:slipway-amd64\nRUN echo {marker} > /v\nCMD [\"sleep\", \"3600\"]\n"),
+    )
+}
+
+/// Builds a release of `app` from `dockerfile` and drops the engine's
+/// reference to its registry image, so the agent really pulls it.
+/// (id, registry reference)
+pub fn release_of(server: &Server, app: &str, dockerfile: &str) -> (i64, String) {
     let (status, lines) = server.upload(
         app,
         ADMIN,
         "application/x-tar",
-        super::server::dockerfile_tar(&dockerfile),
+        super::server::dockerfile_tar(dockerfile),
     );
     assert_eq!(status, 200);
     let summary = lines.last().unwrap();
@@ -75,12 +84,36 @@ pub fn release(server: &Server, app: &str, marker: &str) -> (i64, String) {
     (summary["release"]["id"].as_i64().unwrap(), reference)
 }
 
+/// A running `slipway agent`, killed when dropped (a failing test must not
+/// leave it polling).
+pub struct AgentProcess(Child);
+
+impl std::ops::Deref for AgentProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AgentProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn agent(
     server: &Server,
     key: &str,
     state: &std::path::Path,
     failpoint: Option<&str>,
-) -> Child {
+) -> AgentProcess {
     agent_with(server, key, state, failpoint, &[])
 }
 
@@ -91,7 +124,7 @@ pub fn agent_with(
     state: &std::path::Path,
     failpoint: Option<&str>,
     extra: &[&str],
-) -> Child {
+) -> AgentProcess {
     let mut command = Command::new(env!("CARGO_BIN_EXE_slipway"));
     command
         .args([
@@ -121,7 +154,7 @@ pub fn agent_with(
     if let Some(failpoint) = failpoint {
         command.env("SLIPWAY_FAILPOINT", failpoint);
     }
-    command.spawn().unwrap()
+    AgentProcess(command.spawn().unwrap())
 }
 
 /// This device's containers: (release label, state).
