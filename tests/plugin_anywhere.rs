@@ -8,20 +8,6 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn toolchain_present() -> bool {
-    let present =
-        Path::new("/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin/wasm-component-ld").exists();
-    if !present {
-        assert_ne!(
-            std::env::var("SLIPWAY_REQUIRE_TOOLCHAIN").as_deref(),
-            Ok("1"),
-            "the wasm toolchain is required here: run scripts/install-wasm-toolchain.sh"
-        );
-        eprintln!("SKIPPED plugin authoring from an installed binary: no wasm toolchain");
-    }
-    present
-}
-
 /// Runs the installed `slipway` with the checkout hidden behind an empty mount.
 fn installed(prefix: &Path, empty: &Path, work: &Path, args: &[&str]) -> Output {
     let checkout = common::root();
@@ -53,7 +39,7 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn an_installed_binary_scaffolds_builds_tests_and_uses_a_plugin() {
-    if !toolchain_present() {
+    if !common::wasm_toolchain_present("plugin authoring from an installed binary") {
         return;
     }
     let root = tempfile::tempdir().unwrap();

@@ -5,21 +5,6 @@ mod common;
 
 use std::process::Command;
 
-fn toolchain_present() -> bool {
-    let present =
-        std::path::Path::new("/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin/wasm-component-ld")
-            .exists();
-    if !present {
-        assert_ne!(
-            std::env::var("SLIPWAY_REQUIRE_TOOLCHAIN").as_deref(),
-            Ok("1"),
-            "the wasm toolchain is required here: run scripts/install-wasm-toolchain.sh"
-        );
-        eprintln!("SKIPPED plugin author flow: no wasm toolchain");
-    }
-    present
-}
-
 fn slipway(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(args)
@@ -33,7 +18,7 @@ fn slipway(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn new_build_check_detect() {
-    if !toolchain_present() {
+    if !common::wasm_toolchain_present("plugin author flow") {
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -316,28 +316,12 @@ impl Agent {
         self.journal.seq += 1;
         let _ = journal::save(&self.config.state_dir, &self.journal);
         let body = json!({"release_id": release, "update_status": status, "error": error, "seq": self.journal.seq});
-        let sent = self
-            .http
-            .patch(self.url("/device/state"))
-            .bearer_auth(&self.config.device_key)
-            .json(&body)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await;
-        match sent {
-            Ok(response) if response.status().is_success() => self.unsent = None,
-            Ok(response) => {
-                tracing::warn!(status = %response.status(), "the server refused a report");
-                self.unsent = Some(body);
-            }
-            Err(error) => {
-                tracing::warn!(%error, status, "could not report (sent again when the server answers)");
-                self.unsent = Some(body);
-            }
-        }
+        self.unsent = Some(body);
+        self.resend().await;
     }
 
-    /// Sends the last report again if the server missed it.
+    /// Sends the last report if the server has not taken it yet (down,
+    /// unreachable): it is kept and sent again when the server answers.
     async fn resend(&mut self) {
         let Some(body) = self.unsent.take() else {
             return;
@@ -350,10 +334,16 @@ impl Agent {
             .timeout(Duration::from_secs(30))
             .send()
             .await;
-        if !sent.is_ok_and(|r| r.status().is_success()) {
-            self.unsent = Some(body);
-        } else {
-            tracing::info!("the server has the last report again");
+        match sent {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "the server refused a report");
+                self.unsent = Some(body);
+            }
+            Err(error) => {
+                tracing::warn!(%error, report = %body["update_status"], "could not report (sent again when the server answers)");
+                self.unsent = Some(body);
+            }
         }
     }
 

@@ -96,23 +96,7 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
     };
     let (_host, set) = plugins.host_and_plugins()?;
     if json {
-        let plugins: Vec<_> = set
-            .all()
-            .iter()
-            .map(|p| {
-                json!({
-                    "name": p.info.name,
-                    "version": p.info.version,
-                    "contract_version": p.info.contract_version,
-                    "priority": p.info.priority,
-                    "scope": p.info.scope,
-                    "description": p.info.description,
-                    "looks_for": p.info.looks_for,
-                    "sha256": p.sha256,
-                    "origin": p.origin.to_string(),
-                })
-            })
-            .collect();
+        let plugins: Vec<_> = set.all().iter().map(|p| p.describe()).collect();
         let errors: Vec<String> = set.load_errors.iter().map(|e| e.to_string()).collect();
         let document = json!({ "plugins": plugins, "disabled": set.disabled, "errors": errors });
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&document)?));

@@ -77,6 +77,23 @@ struct Ready {
     imports: Vec<String>,
 }
 
+impl LoadedPlugin {
+    /// What `slipway plugin list --json` and `GET /api/v1/plugins` show.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.info.name,
+            "version": self.info.version,
+            "contract_version": self.info.contract_version,
+            "priority": self.info.priority,
+            "scope": self.info.scope,
+            "description": self.info.description,
+            "looks_for": self.info.looks_for,
+            "sha256": self.sha256,
+            "origin": self.origin.to_string(),
+        })
+    }
+}
+
 /// A plugin ready to be called.
 pub struct LoadedPlugin {
     pub info: PluginInfo,

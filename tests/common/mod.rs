@@ -22,6 +22,23 @@ pub fn hostile_plugin(name: &str) -> PathBuf {
 }
 
 /// A compile cache shared by the tests of one `cargo test` run.
+/// Whether Debian's wasm toolchain is here; without it a plugin-building
+/// test skips, unless SLIPWAY_REQUIRE_TOOLCHAIN=1 (the test command) makes
+/// that a failure.
+pub fn wasm_toolchain_present(test: &str) -> bool {
+    let present =
+        Path::new("/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin/wasm-component-ld").exists();
+    if !present {
+        assert_ne!(
+            std::env::var("SLIPWAY_REQUIRE_TOOLCHAIN").as_deref(),
+            Ok("1"),
+            "the wasm toolchain is required here: run scripts/install-wasm-toolchain.sh"
+        );
+        eprintln!("SKIPPED {test}: no wasm toolchain");
+    }
+    present
+}
+
 /// Where plugin crates built by tests go: outside the checkout (a test hides
 /// the checkout from the binary), shared so build-std is compiled once.
 pub fn plugin_target_dir() -> PathBuf {

@@ -17,22 +17,7 @@ pub fn router() -> Router<Arc<State>> {
 }
 
 async fn list(Extract(state): Extract<Arc<State>>, _caller: Caller) -> Json<Value> {
-    let plugins: Vec<Value> = state
-        .plugins
-        .all()
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.info.name,
-                "version": p.info.version,
-                "contract_version": p.info.contract_version,
-                "priority": p.info.priority,
-                "scope": p.info.scope,
-                "sha256": p.sha256,
-                "origin": p.origin.to_string(),
-            })
-        })
-        .collect();
+    let plugins: Vec<Value> = state.plugins.all().iter().map(|p| p.describe()).collect();
     let errors: Vec<String> = state
         .plugins
         .load_errors
