@@ -133,8 +133,8 @@ fn a_pushed_plugin_pinned_by_digest_detects_through_serve_and_tampering_is_refus
     // The registry's bytes change under the pinned digest: a fresh cache
     // fetches them, and they are refused before anything compiles them.
     let layer = format!("sha256:{wasm_sha}");
-    let blob = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("registry/data/docker/registry/v2/blobs/sha256")
+    let blob = common::server::registry_storage()
+        .join("docker/registry/v2/blobs/sha256")
         .join(&wasm_sha[..2])
         .join(&wasm_sha)
         .join("data");

@@ -11,6 +11,43 @@ pub const ADMIN: &str = "test-admin-token-0123456789";
 /// The registry the service tests push to (not 5000: the main job's).
 pub const REGISTRY_PORT: u16 = 5055;
 
+/// Where the test registry keeps its data: read from the configuration of
+/// the registry process serving [`REGISTRY_PORT`] (which may have been
+/// started by an earlier run from another checkout).
+pub fn registry_storage() -> PathBuf {
+    registry();
+    let addr = format!("addr: 127.0.0.1:{REGISTRY_PORT}");
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !args.iter().any(|a| a.ends_with("docker-registry")) {
+            continue;
+        }
+        let Some(config) = args.iter().find(|a| a.ends_with(".yml")) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(config) else {
+            continue;
+        };
+        if !text.contains(&addr) {
+            continue;
+        }
+        if let Some(root) = text
+            .split("rootdirectory:")
+            .nth(1)
+            .and_then(|rest| rest.split(['}', '\n']).next())
+        {
+            return PathBuf::from(root.trim());
+        }
+    }
+    panic!("no docker-registry process serves 127.0.0.1:{REGISTRY_PORT}");
+}
+
 pub fn registry() -> String {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
