@@ -124,10 +124,10 @@ impl Agent {
             tracing::info!("a release ran here already: the preload file is not used");
             return Ok(());
         }
+        use tracing::Instrument;
         let span = tracing::info_span!("preload", file = %path.display());
-        let _guard = span.enter();
         let engine = self.engine()?;
-        let manifest = super::preload::load(engine, path).await?;
+        let manifest = super::preload::load(engine, path).instrument(span).await?;
         tracing::info!(release = ?manifest.target.release_id, "preloaded images loaded");
         self.journal.preloaded = manifest.images;
         self.journal.switching_to = Some(manifest.target.clone());

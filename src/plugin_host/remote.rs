@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tracing::Instrument;
+
 use super::error::LoadError;
 use super::policy::Policy;
 use crate::registry::artifact::{sha256_digest, Client, Reference};
@@ -54,8 +56,6 @@ pub async fn fetch_sources(
     let client = Client::new();
     let mut fetched = Vec::new();
     for (name, reference) in policy.sources() {
-        let span = tracing::info_span!("plugin_fetch", plugin = %name, reference = %reference);
-        let _guard = span.enter();
         let text = reference.to_string();
         if let Some(bytes) = cache_dir.and_then(|dir| cached(dir, &reference)) {
             fetched.push(Ok(Fetched {
@@ -65,7 +65,13 @@ pub async fn fetch_sources(
             }));
             continue;
         }
-        match client.fetch_wasm(&reference, MAX_COMPONENT_BYTES).await {
+        // Instrumented, not entered: an entered span must not live across an await.
+        let span = tracing::info_span!("plugin_fetch", plugin = %name, reference = %text);
+        match client
+            .fetch_wasm(&reference, MAX_COMPONENT_BYTES)
+            .instrument(span)
+            .await
+        {
             Ok((layer, bytes)) => {
                 if let Some(dir) = cache_dir {
                     if let Err(e) = remember(dir, &reference, &layer, &bytes) {
