@@ -12,6 +12,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::plan::Observed;
+use super::ports::DeviceEngine;
 use super::target::ServiceSpec;
 use super::{LABEL_DEVICE, LABEL_RELEASE, LABEL_SERVICE};
 
@@ -31,6 +32,13 @@ pub enum AgentEngineError {
         service: String,
         #[source]
         source: bollard::errors::Error,
+    },
+    /// The fleet simulator's engine failing on purpose (no network, say).
+    #[error("{what} ({service}): {reason}")]
+    Simulated {
+        what: &'static str,
+        service: String,
+        reason: &'static str,
     },
     #[error("the update lock directory {path}: {source}")]
     LockDir {
@@ -71,10 +79,21 @@ impl AgentEngine {
         })
     }
 
+    fn name(&self, service: &str, release: i64) -> String {
+        let short: String = self.device.chars().take(12).collect();
+        format!("slipway-{short}-{service}-r{release}")
+    }
+}
+
+impl DeviceEngine for AgentEngine {
+    fn set_device(&mut self, uuid: &str) {
+        self.device = uuid.to_string();
+    }
+
     /// This device's containers: labelled with its uuid, or with an empty
     /// device label (created from a preload file before the agent had ever
     /// reached the server to learn its uuid).
-    pub async fn observe(&self) -> Result<Vec<Observed>, AgentEngineError> {
+    async fn observe(&self) -> Result<Vec<Observed>, AgentEngineError> {
         let filters = HashMap::from([("label".to_string(), vec![LABEL_DEVICE.to_string()])]);
         let listed = self
             .docker
@@ -108,13 +127,13 @@ impl AgentEngine {
     }
 
     /// Whether the engine has `image`.
-    pub async fn has_image(&self, image: &str) -> bool {
+    async fn has_image(&self, image: &str) -> bool {
         self.docker.inspect_image(image).await.is_ok()
     }
 
     /// Free bytes under the engine's data root (where pulls land), and that
     /// root; `None` when it is not on this machine (a remote engine).
-    pub async fn free_bytes(&self) -> Option<(u64, String)> {
+    async fn free_bytes(&self) -> Option<(u64, String)> {
         let root = self.docker.info().await.ok()?.docker_root_dir?;
         let path = std::ffi::CString::new(root.clone()).ok()?;
         let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
@@ -133,7 +152,7 @@ impl AgentEngine {
 
     /// Pulls `image` unless the engine has it (a digest names one content);
     /// whether it was pulled.
-    pub async fn pull(&self, image: &str) -> Result<bool, AgentEngineError> {
+    async fn pull(&self, image: &str) -> Result<bool, AgentEngineError> {
         if self.docker.inspect_image(image).await.is_ok() {
             return Ok(false);
         }
@@ -157,7 +176,7 @@ impl AgentEngine {
     /// Removes the reference `image` (the image itself goes when nothing
     /// else names or uses it). Whether it is gone; an image a container
     /// still uses stays.
-    pub async fn remove_image(&self, image: &str) -> bool {
+    async fn remove_image(&self, image: &str) -> bool {
         match self
             .docker
             .remove_image(
@@ -178,13 +197,8 @@ impl AgentEngine {
         }
     }
 
-    fn name(&self, service: &str, release: i64) -> String {
-        let short: String = self.device.chars().take(12).collect();
-        format!("slipway-{short}-{service}-r{release}")
-    }
-
     /// Creates the service's container of `release` (not started).
-    pub async fn create(
+    async fn create(
         &self,
         service: &str,
         release: i64,
@@ -205,6 +219,10 @@ impl AgentEngine {
             (LABEL_SERVICE.to_string(), service.to_string()),
             (LABEL_RELEASE.to_string(), release.to_string()),
         ]);
+        std::fs::create_dir_all(lock_dir).map_err(|source| AgentEngineError::LockDir {
+            path: lock_dir.to_path_buf(),
+            source,
+        })?;
         let name = self.name(service, release);
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -268,7 +286,7 @@ impl AgentEngine {
 
     /// Whether a container runs and has not been restarted by the engine
     /// since it was started (a crash loop looks "running" between crashes).
-    pub async fn settled(&self, id: &str) -> bool {
+    async fn settled(&self, id: &str) -> bool {
         match self
             .docker
             .inspect_container(
@@ -287,7 +305,7 @@ impl AgentEngine {
         }
     }
 
-    pub async fn start(&self, id: &str, service: &str) -> Result<(), AgentEngineError> {
+    async fn start(&self, id: &str, service: &str) -> Result<(), AgentEngineError> {
         self.docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
@@ -300,7 +318,7 @@ impl AgentEngine {
 
     /// Stops a container (10 s to exit cleanly); one already stopped or
     /// gone is what a repeated step finds.
-    pub async fn stop(&self, id: &str) {
+    async fn stop(&self, id: &str) {
         let _ = self
             .docker
             .stop_container(
@@ -314,7 +332,7 @@ impl AgentEngine {
     }
 
     /// Stops and removes a container.
-    pub async fn remove(&self, id: &str, service: &str) -> Result<(), AgentEngineError> {
+    async fn remove(&self, id: &str, service: &str) -> Result<(), AgentEngineError> {
         self.stop(id).await;
         match self
             .docker
@@ -341,7 +359,7 @@ impl AgentEngine {
     }
 
     /// Runs `command` in a one-off container of `image`; its exit code.
-    pub async fn run_once(
+    async fn run_once(
         &self,
         image: &str,
         command: &[String],

@@ -84,6 +84,22 @@ pub fn save(dir: &Path, journal: &Journal) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// The journal in a directory on the device (`journal.json`).
+#[derive(Debug, Clone)]
+pub struct FileJournal {
+    pub dir: PathBuf,
+}
+
+impl super::ports::JournalStore for FileJournal {
+    fn load(&self) -> Result<Journal, JournalError> {
+        load(&self.dir)
+    }
+
+    fn save(&self, journal: &Journal) -> Result<(), JournalError> {
+        save(&self.dir, journal)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

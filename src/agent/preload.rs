@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::engine::AgentEngine;
+use super::ports::DeviceEngine;
 use super::target::TargetState;
 
 const FORMAT: u32 = 1;

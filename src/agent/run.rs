@@ -15,18 +15,17 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{AgentEngine, AgentEngineError};
-use super::journal::{self, Journal, JournalError};
+use super::journal::{Journal, JournalError};
 use super::locks;
 use super::plan::{reconcile, Action};
+use super::ports::{Clock, DeviceEngine, FetchError, JournalStore, Upstream};
 use super::target::TargetState;
 use crate::failpoint;
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    pub server: String,
-    pub device_key: String,
+    /// Where the update locks live (`locks/<service>`).
     pub state_dir: PathBuf,
-    pub engine: Option<String>,
     /// How long one long-poll waits.
     pub poll_seconds: u64,
     /// How long new containers must keep running before the commit.
@@ -34,8 +33,6 @@ pub struct AgentConfig {
     /// How long an update lock may hold an update before the device
     /// reports it as held past its time.
     pub lock_timeout: Duration,
-    /// A preload file to start from when this device has never run a release.
-    pub preload: Option<PathBuf>,
     /// Disk kept free beyond a release's images: a pull that would eat into
     /// it waits instead of starting.
     pub reserve_disk_bytes: u64,
@@ -71,81 +68,106 @@ type Newer = (TargetState, bool, Option<String>);
 enum Failure {
     /// A newer target arrived before the switch (nothing changed yet).
     Superseded(Newer),
-    /// An update lock holds it (nothing changed; not a failure).
+    /// An update lock or the disk holds it (nothing changed; not a failure).
     Waiting(String),
+    /// A download failed (network, registry): nothing changed, tried again
+    /// with backoff; the release is not marked failed.
+    Retry(String),
     /// Nothing switched yet: the old release still runs untouched.
     Before(String),
     /// Containers were switched: the previous release must be put back.
     After(String),
 }
 
-pub struct Agent {
+/// The agent: the update state machine over its ports (engine, upstream,
+/// clock, journal store). The same code runs on a device and in the fleet
+/// simulator.
+pub struct Agent<E, U, C, J> {
     config: AgentConfig,
-    http: reqwest::Client,
+    engine: E,
+    upstream: U,
+    clock: C,
+    store: J,
     journal: Journal,
-    engine: Option<AgentEngine>,
-    /// Since when an update lock holds the pending update, and the reason
-    /// last reported (reports go out when it changes, not every poll).
-    waiting: Option<(std::time::Instant, String)>,
+    /// Since when (clock time) an update lock or the disk holds the pending
+    /// update, and the reason last reported (reports go out when it
+    /// changes, not every poll).
+    waiting: Option<(Duration, String)>,
+    /// The backoff before the next download attempt after one failed, and
+    /// the reason last reported.
+    retry: Option<(Duration, String)>,
     /// The `ETag` of the target last received: a newer one during a
     /// download is seen by a long poll against it.
     etag: Option<String>,
-    /// A report the server did not take (down, unreachable): sent again
+    /// A report the upstream did not take (down, unreachable): sent again
     /// when it answers, so its view catches up after an outage.
     unsent: Option<Value>,
 }
 
-impl Agent {
-    pub fn new(mut config: AgentConfig) -> Result<Agent, AgentError> {
-        let journal = journal::load(&config.state_dir)?;
-        // Lock directories are bind-mounted: the engine needs absolute paths.
-        if let Ok(absolute) = config.state_dir.canonicalize() {
-            config.state_dir = absolute;
-        }
-        Ok(Agent {
-            http: reqwest::Client::new(),
-            journal,
-            engine: None,
-            config,
-            waiting: None,
-            etag: None,
-            unsent: None,
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.config.server.trim_end_matches('/'))
-    }
-
-    /// Starts the preloaded release when the device has never run one: no
-    /// network needed. The server's target is followed from then on.
-    async fn start_preloaded(&mut self, path: &std::path::Path) -> Result<(), AgentError> {
+impl<U: Upstream, C: Clock, J: JournalStore> Agent<AgentEngine, U, C, J> {
+    /// Starts a preload file's release when the device has never run one:
+    /// no network needed. The upstream's target is followed from then on.
+    pub async fn preload(&mut self, path: &std::path::Path) -> Result<(), AgentError> {
         if self.journal.current.is_some() || self.journal.switching_to.is_some() {
             tracing::info!("a release ran here already: the preload file is not used");
             return Ok(());
         }
         use tracing::Instrument;
         let span = tracing::info_span!("preload", file = %path.display());
-        let engine = self.engine()?;
-        let manifest = super::preload::load(engine, path).instrument(span).await?;
+        let manifest = super::preload::load(&self.engine, path)
+            .instrument(span)
+            .await?;
         tracing::info!(release = ?manifest.target.release_id, "preloaded images loaded");
         self.journal.preloaded = manifest.images;
         self.journal.switching_to = Some(manifest.target.clone());
-        journal::save(&self.config.state_dir, &self.journal)?;
+        self.store.save(&self.journal)?;
         self.apply(&manifest.target).await?;
         self.journal.current = Some(manifest.target.clone());
         self.journal.switching_to = None;
-        journal::save(&self.config.state_dir, &self.journal)?;
+        self.store.save(&self.journal)?;
         self.report(manifest.target.release_id, "running", None)
             .await;
         Ok(())
     }
+}
+
+impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> {
+    pub fn new(
+        mut config: AgentConfig,
+        mut engine: E,
+        upstream: U,
+        clock: C,
+        store: J,
+    ) -> Result<Self, AgentError> {
+        let journal = store.load()?;
+        // Lock directories are bind-mounted: the engine needs absolute paths.
+        if let Ok(absolute) = config.state_dir.canonicalize() {
+            config.state_dir = absolute;
+        }
+        if let Some(uuid) = &journal.device {
+            engine.set_device(uuid);
+        }
+        Ok(Agent {
+            config,
+            engine,
+            upstream,
+            clock,
+            store,
+            journal,
+            waiting: None,
+            retry: None,
+            etag: None,
+            unsent: None,
+        })
+    }
+
+    /// What the journal says (the simulator checks devices with it).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
 
     /// Runs until `stop`.
     pub async fn run(&mut self, stop: CancellationToken) -> Result<(), AgentError> {
-        if let Some(path) = self.config.preload.clone() {
-            self.start_preloaded(&path).await?;
-        }
         let mut backoff = Duration::from_secs(1);
         // A target held by an update lock, with the server's force flag:
         // polled for every second until it goes through.
@@ -160,7 +182,7 @@ impl Agent {
                 self.config.poll_seconds
             };
             let fetched = tokio::select! {
-                fetched = self.fetch(self.etag.as_deref(), wait) => fetched,
+                fetched = self.upstream.fetch(self.etag.as_deref(), wait) => fetched,
                 _ = stop.cancelled() => return Ok(()),
             };
             let state = match fetched {
@@ -183,12 +205,12 @@ impl Agent {
                     continue;
                 }
                 Err(FetchError::Unauthorized) => return Err(AgentError::Unauthorized),
-                Err(FetchError::Other(error)) => {
+                Err(FetchError::Unavailable(error)) => {
                     // Capped exponential backoff with jitter.
                     let jitter = Duration::from_millis(u64::from(rand_byte()) * 4);
                     tracing::warn!(%error, retry_in = ?backoff, "the server is not reachable");
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff + jitter) => {}
+                        _ = self.clock.sleep(backoff + jitter) => {}
                         _ = stop.cancelled() => return Ok(()),
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(60));
@@ -197,9 +219,11 @@ impl Agent {
             };
             if self.journal.device.is_none() {
                 self.journal.device = state["device"]["uuid"].as_str().map(str::to_string);
-                journal::save(&self.config.state_dir, &self.journal)?;
+                self.store.save(&self.journal)?;
                 // Label what it creates from now on with the uuid.
-                self.engine = None;
+                if let Some(uuid) = &self.journal.device {
+                    self.engine.set_device(uuid);
+                }
             }
             let target: TargetState = match serde_json::from_value(state.clone()) {
                 Ok(target) => target,
@@ -252,12 +276,16 @@ impl Agent {
         }
     }
 
-    /// Resolves with a target other than `current` once the server has one
+    /// Resolves with a target other than `current` once the upstream has one
     /// (long polls against the last `ETag`; errors only delay it).
     async fn newer_target(&self, current: &TargetState) -> Newer {
         let mut etag = self.etag.clone();
         loop {
-            match self.fetch(etag.as_deref(), self.config.poll_seconds).await {
+            match self
+                .upstream
+                .fetch(etag.as_deref(), self.config.poll_seconds)
+                .await
+            {
                 Ok(Some((state, new_etag))) => {
                     if let Ok(target) = serde_json::from_value::<TargetState>(state.clone()) {
                         if target.release_id.is_some() && target.release_id != current.release_id {
@@ -267,95 +295,33 @@ impl Agent {
                     }
                     etag = new_etag;
                     // The same target again (a forced flag, say): keep pulling.
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.clock.sleep(Duration::from_secs(1)).await;
                 }
                 Ok(None) => {}
-                Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+                Err(_) => self.clock.sleep(Duration::from_secs(2)).await,
             }
-        }
-    }
-
-    async fn fetch(
-        &self,
-        etag: Option<&str>,
-        wait: u64,
-    ) -> Result<Option<(Value, Option<String>)>, FetchError> {
-        let mut request = self
-            .http
-            .get(self.url(&format!("/device/state?wait={wait}")))
-            .bearer_auth(&self.config.device_key)
-            .timeout(Duration::from_secs(wait + 30));
-        if let Some(etag) = etag {
-            request = request.header("if-none-match", etag);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| FetchError::Other(e.to_string()))?;
-        match response.status().as_u16() {
-            304 => Ok(None),
-            401 => Err(FetchError::Unauthorized),
-            200 => {
-                let etag = response
-                    .headers()
-                    .get("etag")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let body = response
-                    .json()
-                    .await
-                    .map_err(|e| FetchError::Other(e.to_string()))?;
-                Ok(Some((body, etag)))
-            }
-            other => Err(FetchError::Other(format!("the server answered {other}"))),
         }
     }
 
     /// Sends a report; a failed report never undoes anything.
     async fn report(&mut self, release: Option<i64>, status: &str, error: Option<&str>) {
         self.journal.seq += 1;
-        let _ = journal::save(&self.config.state_dir, &self.journal);
+        let _ = self.store.save(&self.journal);
         let body = json!({"release_id": release, "update_status": status, "error": error, "seq": self.journal.seq});
         self.unsent = Some(body);
         self.resend().await;
     }
 
-    /// Sends the last report if the server has not taken it yet (down,
-    /// unreachable): it is kept and sent again when the server answers.
+    /// Sends the last report if the upstream has not taken it yet (down,
+    /// unreachable): it is kept and sent again when the upstream answers.
     async fn resend(&mut self) {
         let Some(body) = self.unsent.take() else {
             return;
         };
-        let sent = self
-            .http
-            .patch(self.url("/device/state"))
-            .bearer_auth(&self.config.device_key)
-            .json(&body)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await;
-        match sent {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => {
-                tracing::warn!(status = %response.status(), "the server refused a report");
-                self.unsent = Some(body);
-            }
-            Err(error) => {
-                tracing::warn!(%error, report = %body["update_status"], "could not report (sent again when the server answers)");
-                self.unsent = Some(body);
-            }
+        if let Err(error) = self.upstream.report(&body).await {
+            tracing::warn!(%error, report = %body["update_status"], "could not report (sent again when the server answers)");
+            self.unsent = Some(body);
         }
-    }
-
-    fn engine(&mut self) -> Result<&AgentEngine, AgentError> {
-        if self.engine.is_none() {
-            let device = self.journal.device.clone().unwrap_or_default();
-            self.engine = Some(AgentEngine::connect(
-                self.config.engine.as_deref(),
-                &device,
-            )?);
-        }
-        Ok(self.engine.as_ref().expect("connected above"))
     }
 
     /// Brings the device to `target`, or back to its current release.
@@ -366,6 +332,9 @@ impl Agent {
         let outcome = self.try_update(target, force).instrument(span).await;
         if !matches!(outcome, Err(Failure::Waiting(_))) {
             self.waiting = None;
+        }
+        if !matches!(outcome, Err(Failure::Retry(_))) {
+            self.retry = None;
         }
         match outcome {
             Err(Failure::Superseded(newer)) => return Ok(Outcome::Superseded(newer)),
@@ -379,18 +348,33 @@ impl Agent {
                     let since = self
                         .waiting
                         .as_ref()
-                        .map_or_else(std::time::Instant::now, |(t, _)| *t);
+                        .map_or_else(|| self.clock.now(), |(t, _)| *t);
                     self.waiting = Some((since, reason.clone()));
                     self.report(target.release_id, "waiting", Some(&reason))
                         .await;
                 }
                 return Ok(Outcome::Waiting);
             }
+            Err(Failure::Retry(reason)) => {
+                // Capped exponential backoff between download attempts.
+                let (backoff, said) = match self.retry.take() {
+                    Some((backoff, said)) => ((backoff * 2).min(Duration::from_secs(60)), said),
+                    None => (Duration::from_secs(1), String::new()),
+                };
+                tracing::warn!(%reason, retry_in = ?backoff, "download failed");
+                if said != reason {
+                    self.report(target.release_id, "downloading", Some(&reason))
+                        .await;
+                }
+                self.retry = Some((backoff, reason));
+                self.clock.sleep(backoff).await;
+                return Ok(Outcome::Waiting);
+            }
             Ok(()) => {
                 self.journal.current = Some(target.clone());
                 self.journal.switching_to = None;
                 self.journal.failed = None;
-                journal::save(&self.config.state_dir, &self.journal)?;
+                self.store.save(&self.journal)?;
                 tracing::info!(release = ?target.release_id, "update committed");
                 self.report(target.release_id, "running", None).await;
                 self.clean_up(target).await?;
@@ -398,18 +382,18 @@ impl Agent {
             Err(Failure::Before(reason)) => {
                 tracing::warn!(%reason, "update failed before switching: the old release runs on");
                 self.journal.failed = target.release_id;
-                journal::save(&self.config.state_dir, &self.journal)?;
+                self.store.save(&self.journal)?;
                 self.report(target.release_id, "failed", Some(&reason))
                     .await;
             }
             Err(Failure::After(reason)) => {
                 tracing::warn!(%reason, "update failed: rolling back");
                 if let Some(previous) = self.journal.current.clone() {
-                    self.apply(&previous).await.map_err(AgentError::Engine)?;
+                    self.apply(&previous).await?;
                 }
                 self.journal.switching_to = None;
                 self.journal.failed = target.release_id;
-                journal::save(&self.config.state_dir, &self.journal)?;
+                self.store.save(&self.journal)?;
                 self.report(target.release_id, "failed", Some(&reason))
                     .await;
             }
@@ -435,34 +419,27 @@ impl Agent {
                 kept.push(image);
                 continue;
             }
-            let gone = match self.engine() {
-                Ok(engine) => engine.remove_image(&image).await,
-                Err(_) => false,
-            };
-            if gone {
+            if self.engine.remove_image(&image).await {
                 tracing::info!(image, "removed an image no release here needs");
             } else {
                 kept.push(image);
             }
         }
         self.journal.pulled = kept;
-        journal::save(&self.config.state_dir, &self.journal)?;
+        self.store.save(&self.journal)?;
         Ok(())
     }
 
     /// Waits (reported, retried every poll) while the images still to pull
     /// would not fit beside the reserve: never a half-pulled release.
     async fn check_disk(&self, target: &TargetState) -> Result<(), Failure> {
-        let Some(engine) = self.engine.as_ref() else {
-            return Ok(());
-        };
         let mut missing = 0u64;
         for spec in target.services.values() {
-            if !engine.has_image(&spec.image).await {
+            if !self.engine.has_image(&spec.image).await {
                 missing = missing.saturating_add(spec.size_bytes.unwrap_or(0));
             }
         }
-        let Some((free, root)) = engine.free_bytes().await else {
+        let Some((free, root)) = self.engine.free_bytes().await else {
             tracing::debug!("the engine's disk is not visible here: no free-space check");
             return Ok(());
         };
@@ -492,7 +469,9 @@ impl Agent {
         let waited = self
             .waiting
             .as_ref()
-            .map_or(Duration::ZERO, |(since, _)| since.elapsed());
+            .map_or(Duration::ZERO, |(since, _)| {
+                self.clock.now().saturating_sub(*since)
+            });
         match locks::decide(held, force, waited, self.config.lock_timeout) {
             locks::Decision::Proceed { overridden } => {
                 if !overridden.is_empty() {
@@ -505,43 +484,46 @@ impl Agent {
         }
     }
 
+    /// Pulls every image of `target` (the old release keeps running); the
+    /// references it pulled.
+    async fn download(&self, target: &TargetState) -> Result<Vec<String>, Failure> {
+        let mut pulled = Vec::new();
+        for spec in target.services.values() {
+            if self
+                .engine
+                .pull(&spec.image)
+                .await
+                .map_err(|e| Failure::Retry(e.to_string()))?
+            {
+                pulled.push(spec.image.clone());
+            }
+            if failpoint::armed("agent-slow-pull") {
+                // A slow network, for the tests of what happens during a download.
+                self.clock.sleep(Duration::from_secs(20)).await;
+            }
+        }
+        Ok(pulled)
+    }
+
     async fn try_update(&mut self, target: &TargetState, force: bool) -> Result<(), Failure> {
         let release = target.release_id;
         let resuming = self.journal.switching_to.as_ref() == Some(target);
         if !resuming {
-            if self.waiting.is_none() {
+            if self.waiting.is_none() && self.retry.is_none() {
                 self.report(release, "downloading", None).await;
             }
-            self.engine().map_err(|e| Failure::Before(e.to_string()))?;
             self.check_disk(target).await?;
-            let engine = self.engine.as_ref().expect("connected above");
-            let pulls = async {
-                let mut pulled = Vec::new();
-                for spec in target.services.values() {
-                    if engine
-                        .pull(&spec.image)
-                        .await
-                        .map_err(|e| Failure::Before(e.to_string()))?
-                    {
-                        pulled.push(spec.image.clone());
-                    }
-                    if failpoint::armed("agent-slow-pull") {
-                        // A slow network, for the tests of what happens during a download.
-                        tokio::time::sleep(Duration::from_secs(20)).await;
-                    }
-                }
-                Ok::<_, Failure>(pulled)
-            };
             // Until the commit of intent, a newer target wins over this one.
             let pulled = tokio::select! {
-                pulled = pulls => pulled?,
+                pulled = self.download(target) => pulled?,
                 newer = self.newer_target(target) => {
                     return Err(Failure::Superseded(newer));
                 }
             };
             if !pulled.is_empty() {
                 self.journal.pulled.extend(pulled);
-                journal::save(&self.config.state_dir, &self.journal)
+                self.store
+                    .save(&self.journal)
                     .map_err(|e| Failure::Before(e.to_string()))?;
             }
             failpoint::kill_here("agent-after-pull");
@@ -553,16 +535,17 @@ impl Agent {
             }
             // The commit of intent: from here a restart carries the switch on.
             self.journal.switching_to = Some(target.clone());
-            journal::save(&self.config.state_dir, &self.journal)
+            self.store
+                .save(&self.journal)
                 .map_err(|e| Failure::Before(e.to_string()))?;
             self.report(release, "installing", None).await;
         }
         self.apply(target)
             .await
             .map_err(|e| Failure::After(e.to_string()))?;
-        tokio::time::sleep(self.config.settle).await;
-        let engine = self.engine().map_err(|e| Failure::After(e.to_string()))?;
-        let observed = engine
+        self.clock.sleep(self.config.settle).await;
+        let observed = self
+            .engine
             .observe()
             .await
             .map_err(|e| Failure::After(e.to_string()))?;
@@ -572,7 +555,7 @@ impl Agent {
                 .iter()
                 .filter(|c| &c.service == service && Some(c.release) == release)
             {
-                running |= engine.settled(&container.id).await;
+                running |= self.engine.settled(&container.id).await;
             }
             if !running {
                 return Err(Failure::After(format!(
@@ -590,7 +573,7 @@ impl Agent {
     }
 
     async fn run_hook(
-        &mut self,
+        &self,
         target: &TargetState,
         hook: &super::target::HookSpec,
         phase: &str,
@@ -605,8 +588,8 @@ impl Agent {
                     hook.service
                 )
             })?;
-        let engine = self.engine().map_err(|e| e.to_string())?;
-        let code = engine
+        let code = self
+            .engine
             .run_once(&image, &hook.command, &hook.service)
             .await
             .map_err(|e| e.to_string())?;
@@ -620,43 +603,31 @@ impl Agent {
     }
 
     /// Reconciles the containers with `target`, one safe step at a time.
-    async fn apply(&mut self, target: &TargetState) -> Result<(), AgentEngineError> {
+    async fn apply(&self, target: &TargetState) -> Result<(), AgentEngineError> {
         let release = target.release_id.unwrap_or_default();
-        let state_dir = self.config.state_dir.clone();
-        let preloaded = self.journal.preloaded.clone();
-        let engine = match self.engine() {
-            Ok(engine) => engine,
-            Err(AgentError::Engine(e)) => return Err(e),
-            Err(_) => return Ok(()),
-        };
-        let observed = engine.observe().await?;
+        let observed = self.engine.observe().await?;
         for action in reconcile(&observed, target) {
             tracing::info!(?action, "applying");
             match action {
                 Action::Remove { id, service } => {
-                    engine.stop(&id).await;
+                    self.engine.stop(&id).await;
                     failpoint::kill_here("agent-after-stop");
-                    engine.remove(&id, &service).await?;
+                    self.engine.remove(&id, &service).await?;
                 }
                 Action::Start { id, service } => {
-                    engine.start(&id, &service).await?;
+                    self.engine.start(&id, &service).await?;
                     failpoint::kill_here("agent-after-start");
                 }
                 Action::Create { service } => {
                     if let Some(spec) = target.services.get(&service) {
-                        let lock_dir = locks::dir(&state_dir, &service);
-                        std::fs::create_dir_all(&lock_dir).map_err(|source| {
-                            AgentEngineError::LockDir {
-                                path: lock_dir.clone(),
-                                source,
-                            }
-                        })?;
-                        let preloaded = preloaded.get(&spec.image).map(String::as_str);
-                        let id = engine
+                        let lock_dir = locks::dir(&self.config.state_dir, &service);
+                        let preloaded = self.journal.preloaded.get(&spec.image).map(String::as_str);
+                        let id = self
+                            .engine
                             .create(&service, release, spec, &lock_dir, preloaded)
                             .await?;
                         failpoint::kill_here("agent-after-create");
-                        engine.start(&id, &service).await?;
+                        self.engine.start(&id, &service).await?;
                         failpoint::kill_here("agent-after-start");
                     }
                 }
@@ -664,11 +635,6 @@ impl Agent {
         }
         Ok(())
     }
-}
-
-enum FetchError {
-    Unauthorized,
-    Other(String),
 }
 
 fn rand_byte() -> u8 {
