@@ -571,3 +571,61 @@ fn the_fleet_simulator_drives_a_three_phase_rollout() {
     assert!(text.contains("paused phase 1"), "{text}");
     assert!(text.contains("over the error threshold of 25%"), "{text}");
 }
+
+#[test]
+fn a_thousand_simulated_agents_survive_power_cuts_outages_flapping_and_a_superseding_release() {
+    if !common::docker_available(
+        "a_thousand_simulated_agents_survive_power_cuts_outages_flapping_and_a_superseding_release",
+    ) {
+        return;
+    }
+    let server = Server::start();
+    server.create_app("faults", &["intel-nuc"]);
+    let first = release(&server, "faults", "one");
+    release(&server, "faults", "two");
+    let newest = release(&server, "faults", "three");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["fleet", "simulate", "--app", "faults", "--devices", "1000"])
+        .args([
+            "--supersede",
+            "--fail-percent",
+            "0",
+            "--power-loss-percent",
+            "10",
+        ])
+        .args(["--network-loss-percent", "5", "--flap-percent", "10"])
+        .args([
+            "--server",
+            &server.url,
+            "--token",
+            ADMIN,
+            "--timeout",
+            "240",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("supersedes")
+            && text.contains(&format!(
+                "1000 on release {newest}, 0 failed, 0 still on {first}"
+            )),
+        "{text}"
+    );
+    // Power was cut on the devices armed for it, links dropped, and still
+    // every device's containers, journal and server view agree.
+    let cuts: u64 = text
+        .split(" power cuts")
+        .next()
+        .and_then(|t| t.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(cuts >= 50, "{text}");
+    assert!(text.contains("inconsistent devices: 0 "), "{text}");
+}

@@ -158,7 +158,8 @@ fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
     response
 }
 
-fn authorized(api: &Api, headers: &HeaderMap) -> Result<(), Response> {
+/// Whether the request carries the local token.
+fn authorized(api: &Api, headers: &HeaderMap) -> bool {
     use sha2::Digest;
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -166,20 +167,24 @@ fn authorized(api: &Api, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let hash: [u8; 32] = sha2::Sha256::digest(given.as_bytes()).into();
-    if crate::access::same_secret(&hash, api.token_hash.as_slice()) {
-        Ok(())
-    } else {
-        Err(problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid local token is needed (Authorization: Bearer TOKEN)".into(),
-        ))
-    }
+    crate::access::same_secret(&hash, api.token_hash.as_slice())
 }
 
-async fn post_target(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(refused) = authorized(&api, &headers) {
-        return refused;
+fn unauthorized() -> Response {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "a valid local token is needed (Authorization: Bearer TOKEN)".into(),
+    )
+}
+
+async fn post_target(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&api, &headers) {
+        return unauthorized();
     }
     let target: TargetState = match serde_json::from_slice(&body) {
         Ok(target) => target,
@@ -221,8 +226,8 @@ async fn post_target(State(api): State<Api>, headers: HeaderMap, body: axum::bod
 }
 
 async fn status(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if let Err(refused) = authorized(&api, &headers) {
-        return refused;
+    if !authorized(&api, &headers) {
+        return unauthorized();
     }
     Json(json!({
         "target_release": api.upstream.target_release(),

@@ -176,6 +176,9 @@ impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> 
             if stop.is_cancelled() {
                 return Ok(());
             }
+            // After an outage: the upstream hears what happened before the
+            // next long poll, not after it.
+            self.resend().await;
             let wait = if pending.is_some() {
                 1
             } else {
@@ -466,12 +469,9 @@ impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> 
             .map(|current| current.services.keys().cloned().collect())
             .unwrap_or_default();
         let held = locks::held(&self.config.state_dir, &running);
-        let waited = self
-            .waiting
-            .as_ref()
-            .map_or(Duration::ZERO, |(since, _)| {
-                self.clock.now().saturating_sub(*since)
-            });
+        let waited = self.waiting.as_ref().map_or(Duration::ZERO, |(since, _)| {
+            self.clock.now().saturating_sub(*since)
+        });
         match locks::decide(held, force, waited, self.config.lock_timeout) {
             locks::Decision::Proceed { overridden } => {
                 if !overridden.is_empty() {

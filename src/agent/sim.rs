@@ -81,6 +81,7 @@ impl SimLink {
 
 /// An upstream reached over a [`SimLink`]: nothing gets through while the
 /// link is down, and a long poll in flight breaks when it goes down.
+#[derive(Clone)]
 pub struct LinkedUpstream<U, C> {
     pub inner: U,
     pub link: Arc<SimLink>,
@@ -116,12 +117,6 @@ struct SimContainer {
     running: bool,
 }
 
-/// A power cut armed to happen after a number of engine steps.
-struct PowerCut {
-    steps_left: u32,
-    power: CancellationToken,
-}
-
 /// What a simulated engine holds; shared by clones (the device's engine
 /// outlives each agent that a power cut ends).
 struct SimEngineState {
@@ -130,7 +125,10 @@ struct SimEngineState {
     next_id: AtomicU64,
     /// Containers of this release exit right after they start.
     bad_release: Mutex<Option<i64>>,
-    cut: Mutex<Option<PowerCut>>,
+    /// A power cut due after this many more engine steps.
+    cut: Mutex<Option<u32>>,
+    /// Cancelled when the power goes (a fresh one after each cut).
+    power: Mutex<CancellationToken>,
     steps: AtomicU64,
     /// Every release a container was ever created for.
     created: Mutex<BTreeSet<i64>>,
@@ -154,6 +152,7 @@ impl<C: Clock + Clone> SimEngine<C> {
                 next_id: AtomicU64::new(1),
                 bad_release: Mutex::default(),
                 cut: Mutex::default(),
+                power: Mutex::default(),
                 steps: AtomicU64::new(0),
                 created: Mutex::default(),
             }),
@@ -169,15 +168,16 @@ impl<C: Clock + Clone> SimEngine<C> {
     }
 
     /// Cuts the power after `steps` more engine steps (pull, stop, remove,
-    /// create, start): the returned token is cancelled then, and the step's
-    /// caller never hears back, like a device losing power.
-    pub fn arm_power_cut(&self, steps: u32) -> CancellationToken {
-        let power = CancellationToken::new();
-        *lock(&self.state.cut) = Some(PowerCut {
-            steps_left: steps.max(1),
-            power: power.clone(),
-        });
-        power
+    /// create, start): [`SimEngine::power`] is cancelled then, and the
+    /// step's caller never hears back, like a device losing power.
+    pub fn arm_power_cut(&self, steps: u32) {
+        *lock(&self.state.cut) = Some(steps.max(1));
+    }
+
+    /// Cancelled when the power goes; the agent started after a cut gets a
+    /// fresh one.
+    pub fn power(&self) -> CancellationToken {
+        lock(&self.state.power).clone()
     }
 
     /// Engine steps taken so far.
@@ -206,15 +206,19 @@ impl<C: Clock + Clone> SimEngine<C> {
         let due = {
             let mut cut = lock(&self.state.cut);
             match cut.as_mut() {
-                Some(armed) if armed.steps_left <= 1 => cut.take().map(|c| c.power),
-                Some(armed) => {
-                    armed.steps_left -= 1;
-                    None
+                Some(left) if *left <= 1 => {
+                    *cut = None;
+                    true
                 }
-                None => None,
+                Some(left) => {
+                    *left -= 1;
+                    false
+                }
+                None => false,
             }
         };
-        if let Some(power) = due {
+        if due {
+            let power = std::mem::take(&mut *lock(&self.state.power));
             power.cancel();
             std::future::pending::<()>().await;
         }
@@ -444,8 +448,7 @@ mod tests {
 
         /// Runs the agent until `done` holds, restarting it after each
         /// power cut; how many cuts happened.
-        async fn run_until(&self, power: Option<CancellationToken>, done: impl Fn(&Device) -> bool) -> u32 {
-            let mut power = power;
+        async fn run_until(&self, done: impl Fn(&Device) -> bool) -> u32 {
             let mut cuts = 0;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
             loop {
@@ -458,10 +461,14 @@ mod tests {
                     self.journal.clone(),
                 )
                 .unwrap();
-                let cut = power.take().unwrap_or_default();
+                let cut = self.engine.power();
                 let watch = async {
                     while !done(self) {
-                        assert!(tokio::time::Instant::now() < deadline, "no convergence: {:?}", self.engine.containers());
+                        assert!(
+                            tokio::time::Instant::now() < deadline,
+                            "no convergence: {:?}",
+                            self.engine.containers()
+                        );
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                 };
@@ -493,20 +500,20 @@ mod tests {
         // Count the steps of a whole update first.
         let counted = Device::new();
         counted.upstream.set_target(&first);
-        counted.run_until(None, |d| d.runs(&first)).await;
+        counted.run_until(|d| d.runs(&first)).await;
         let before = counted.engine.steps();
         counted.upstream.set_target(&second);
-        counted.run_until(None, |d| d.runs(&second)).await;
+        counted.run_until(|d| d.runs(&second)).await;
         let steps = (counted.engine.steps() - before) as u32;
         assert!(steps >= 8, "an update of 3 services takes {steps} steps");
 
         for cut_at in 1..=steps {
             let device = Device::new();
             device.upstream.set_target(&first);
-            device.run_until(None, |d| d.runs(&first)).await;
+            device.run_until(|d| d.runs(&first)).await;
             device.upstream.set_target(&second);
-            let power = device.engine.arm_power_cut(cut_at);
-            let cuts = device.run_until(Some(power), |d| d.runs(&second)).await;
+            device.engine.arm_power_cut(cut_at);
+            let cuts = device.run_until(|d| d.runs(&second)).await;
             assert_eq!(cuts, 1, "power cut after step {cut_at}");
         }
     }
@@ -517,17 +524,20 @@ mod tests {
         let bad = release(2, &["api"]);
         let device = Device::new();
         device.upstream.set_target(&first);
-        device.run_until(None, |d| d.runs(&first)).await;
+        device.run_until(|d| d.runs(&first)).await;
         device.engine.fail_release(Some(2));
         device.upstream.set_target(&bad);
         device
-            .run_until(None, |d| d.journal.snapshot().failed == Some(2))
+            .run_until(|d| d.journal.snapshot().failed == Some(2))
             .await;
         assert!(device.runs(&first), "{:?}", device.engine.containers());
         let report = device.upstream.last_report().unwrap();
         assert_eq!(report["update_status"], "failed");
         assert_eq!(report["release_id"], 2);
-        assert!(report["error"].as_str().unwrap().contains("did not keep running"));
+        assert!(report["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not keep running"));
     }
 
     #[tokio::test]
@@ -537,7 +547,7 @@ mod tests {
         let device = Device::new();
         let link = device.engine.link.clone();
         device.upstream.set_target(&first);
-        device.run_until(None, |d| d.runs(&first)).await;
+        device.run_until(|d| d.runs(&first)).await;
         device.upstream.set_target(&second);
         link.set_up(false);
         let flap = {
@@ -547,7 +557,7 @@ mod tests {
                 link.set_up(true);
             })
         };
-        device.run_until(None, |d| d.runs(&second)).await;
+        device.run_until(|d| d.runs(&second)).await;
         flap.await.unwrap();
         assert_eq!(device.journal.snapshot().failed, None);
     }
@@ -560,7 +570,7 @@ mod tests {
         // A download of 200 simulated seconds (0.2 s).
         let device = Device::with_pull_time(Duration::from_secs(200));
         device.upstream.set_target(&first);
-        device.run_until(None, |d| d.runs(&first)).await;
+        device.run_until(|d| d.runs(&first)).await;
         device.upstream.set_target(&second);
         let upstream = device.upstream.clone();
         let newer = third.clone();
@@ -574,7 +584,10 @@ mod tests {
             }
             upstream.set_target(&newer);
         });
-        device.run_until(None, |d| d.runs(&third)).await;
-        assert!(!device.engine.ever_created(2), "release 2 was installed first");
+        device.run_until(|d| d.runs(&third)).await;
+        assert!(
+            !device.engine.ever_created(2),
+            "release 2 was installed first"
+        );
     }
 }

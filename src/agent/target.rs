@@ -34,3 +34,47 @@ pub struct TargetState {
     #[serde(default)]
     pub hooks: BTreeMap<String, HookSpec>,
 }
+
+impl TargetState {
+    /// A built release as a device of `device_type` runs it, from the
+    /// images on the engine that built it (local mode: no registry, the
+    /// images are already on the device). `None`: no image for that type.
+    pub fn of_local_release(
+        release: &crate::release::Release,
+        images: &[crate::release::ImageRecord],
+        device_type: &str,
+    ) -> Option<TargetState> {
+        let services: BTreeMap<String, ServiceSpec> = images
+            .iter()
+            .filter(|image| image.device_type == device_type)
+            .map(|image| {
+                let spec = ServiceSpec {
+                    image: image.reference.clone(),
+                    command: image.command.as_ref().map(|c| c.argv()),
+                    environment: BTreeMap::new(),
+                    size_bytes: image.size_bytes.and_then(|b| u64::try_from(b).ok()),
+                };
+                (image.service.clone(), spec)
+            })
+            .collect();
+        if services.is_empty() {
+            return None;
+        }
+        let hooks = release
+            .hooks
+            .iter()
+            .map(|hook| {
+                let spec = HookSpec {
+                    service: hook.service.clone(),
+                    command: hook.command.argv(),
+                };
+                (hook.phase.as_str().to_string(), spec)
+            })
+            .collect();
+        Some(TargetState {
+            release_id: Some(release.id),
+            services,
+            hooks,
+        })
+    }
+}

@@ -72,7 +72,10 @@ impl Upstream for HttpUpstream {
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("the server refused the report ({})", response.status()))
+            Err(format!(
+                "the server refused the report ({})",
+                response.status()
+            ))
         }
     }
 }

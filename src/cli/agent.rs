@@ -97,7 +97,15 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<u8> {
             on_signal.cancel();
         });
         if let (true, Some(listen)) = (args.local, args.listen) {
-            return run_local(config, engine, store, listen, args.local_token.unwrap_or_default(), stop).await;
+            return run_local(
+                config,
+                engine,
+                store,
+                listen,
+                args.local_token.unwrap_or_default(),
+                stop,
+            )
+            .await;
         }
         let upstream = HttpUpstream::new(
             reqwest::Client::new(),
@@ -146,7 +154,9 @@ async fn run_local(
             .with_graceful_shutdown(async move { served.cancelled().await })
             .await;
     });
-    super::emit(&format!("local mode: the agent's API listens on http://{listen}\n"));
+    super::emit(&format!(
+        "local mode: the agent's API listens on http://{listen}\n"
+    ));
     let mut agent = Agent::new(config, engine, upstream, TokioClock::default(), store)?;
     agent.run(stop).await?;
     Ok(())

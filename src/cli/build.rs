@@ -126,12 +126,31 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
         queued: None,
         registry: None,
     };
-    let (host, plugins) = args.plugins.host_and_plugins()?;
-    let store = SharedStore::new(args.store.open()?);
+    let built = match execute(request, &args.plugins, &args.store, args.json)? {
+        Ok(built) => built,
+        Err(code) => return Ok(code),
+    };
+    Ok(match built.release.status {
+        Status::Success => exit::OK,
+        Status::Cancelled => exit::CANCELLED,
+        _ => exit::BUILD_FAILED,
+    })
+}
+
+/// Runs the pipeline for `request`, rendering its events and summary; the
+/// release built, or the exit code of a build that never started (nothing
+/// detected, an invalid project, a bad flag).
+pub(crate) fn execute(
+    request: BuildRequest,
+    plugins: &PluginArgs,
+    store: &StoreArgs,
+    json: bool,
+) -> anyhow::Result<Result<pipeline::Built, u8>> {
+    let (host, plugins) = plugins.host_and_plugins()?;
+    let store = SharedStore::new(store.open()?);
 
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = CancellationToken::new();
-    let json = args.json;
     let mut human = (!json).then(HumanProgress::new);
     let outcome = runtime.block_on(async {
         let on_signal = cancel.clone();
@@ -172,15 +191,15 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
             for problem in &report.problems {
                 eprintln!("error: {device_type}: {}", super::safe(&problem.message));
             }
-            return Ok(if report.only_nothing_detected() {
+            return Ok(Err(if report.only_nothing_detected() {
                 exit::NOTHING_DETECTED
             } else {
                 exit::INVALID
-            });
+            }));
         }
         Err(e @ (PipelineError::NoDeviceType | PipelineError::SameArch { .. })) => {
             eprintln!("error: {e}");
-            return Ok(exit::USAGE);
+            return Ok(Err(exit::USAGE));
         }
         Err(e) => return Err(e.into()),
     };
@@ -201,11 +220,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(match built.release.status {
-        Status::Success => exit::OK,
-        Status::Cancelled => exit::CANCELLED,
-        _ => exit::BUILD_FAILED,
-    })
+    Ok(Ok(built))
 }
 
 /// Where the project is: the directory itself, or a tar or git commit

@@ -11,6 +11,7 @@ mod plugin;
 mod preload;
 mod progress;
 mod push;
+mod push_local;
 mod releases;
 mod serve;
 mod simulate;
@@ -235,7 +236,9 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_tracing(cli.verbose);
+    // A thousand simulated agents would bury the summary in their warnings.
+    let quiet_agents = matches!(cli.command, Command::Fleet(FleetCommand::Simulate(_)));
+    init_tracing(cli.verbose, quiet_agents);
     let outcome = match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Build(args) => build::run(args),
@@ -306,13 +309,17 @@ pub(crate) fn safe(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
+fn init_tracing(verbose: u8, quiet_agents: bool) {
+    let mut default = match verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
-    };
+    }
+    .to_string();
+    if quiet_agents && verbose == 0 {
+        default.push_str(",slipway::agent=error");
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

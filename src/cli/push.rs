@@ -14,30 +14,54 @@ use slipway::image::BuildEvent;
 
 #[derive(Args)]
 pub(crate) struct PushArgs {
-    /// The app to deploy.
-    app: String,
+    /// The app to deploy (with --local: the project directory).
+    #[arg(value_name = "APP", required_unless_present = "device")]
+    app: Option<String>,
     /// The project directory.
     #[arg(default_value = ".")]
     path: PathBuf,
     /// The service's URL, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "SLIPWAY_SERVER", value_name = "URL")]
-    server: String,
+    #[arg(
+        long,
+        env = "SLIPWAY_SERVER",
+        value_name = "URL",
+        required_unless_present = "device"
+    )]
+    server: Option<String>,
     /// An admin or deploy token for the app.
     #[arg(
         long,
         env = "SLIPWAY_TOKEN",
         value_name = "TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        required_unless_present = "device"
     )]
-    token: String,
+    token: Option<String>,
     /// Print the service's newline-delimited JSON events as they come.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    local: super::push_local::LocalArgs,
 }
 
 pub(crate) fn run(args: PushArgs) -> anyhow::Result<u8> {
-    if slipway::app::check_name(&args.app).is_err() {
-        eprintln!("error: app `{}`: not a valid app name", safe(&args.app));
+    if let Some(device) = args.local.device.clone() {
+        // `slipway push --local HOST:PORT [PATH]`: the one positional is the path.
+        let path = if args.path.as_os_str() == "." {
+            PathBuf::from(args.app.as_deref().unwrap_or("."))
+        } else {
+            eprintln!("error: with --local, give only the project directory");
+            return Ok(exit::USAGE);
+        };
+        return super::push_local::run(&device, path, args.local);
+    }
+    let (server, token) = (
+        args.server.clone().unwrap_or_default(),
+        args.token.clone().unwrap_or_default(),
+    );
+    let app = args.app.clone().unwrap_or_default();
+    if slipway::app::check_name(&app).is_err() {
+        eprintln!("error: app `{}`: not a valid app name", safe(&app));
         return Ok(exit::USAGE);
     }
     let context = match BuildContext::project_upload(&args.path, &args.path.display().to_string()) {
@@ -49,8 +73,8 @@ pub(crate) fn run(args: PushArgs) -> anyhow::Result<u8> {
     };
     let url = format!(
         "{}/api/v1/apps/{}/releases",
-        args.server.trim_end_matches('/'),
-        args.app
+        server.trim_end_matches('/'),
+        app
     );
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -61,7 +85,7 @@ pub(crate) fn run(args: PushArgs) -> anyhow::Result<u8> {
         ));
         let response = reqwest::Client::new()
             .post(&url)
-            .bearer_auth(&args.token)
+            .bearer_auth(&token)
             .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
             .body(body)
             .send()

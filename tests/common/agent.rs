@@ -207,3 +207,9 @@ pub fn runs_only(server: &Server, uuid: &str, release: i64) -> bool {
         && d["update_status"] == "running"
         && containers(uuid) == vec![(release.to_string(), "running".to_string())]
 }
+
+impl From<Child> for AgentProcess {
+    fn from(child: Child) -> AgentProcess {
+        AgentProcess(child)
+    }
+}
