@@ -142,6 +142,55 @@ fn local_mode_push_builds_on_the_device_applies_and_streams_logs() {
     assert_ne!(running[0].0, first_release);
     assert_eq!(running[0].1, "running");
 
+    // Hooks: a failing `release` hook stops the update before anything is
+    // touched; a failing `postdeploy` rolls the new release back.
+    let hooked = |hook: &str| {
+        TempProject::new(
+            "hooked",
+            &[
+                ("Dockerfile", "FROM busybox:slipway-amd64\n"),
+                ("Procfile", &format!("web: sleep 3600\n{hook}\n")),
+            ],
+        )
+    };
+    let push_detached = |project: &TempProject| {
+        Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(["push", "--local", &address, project.path_str(), "--detach"])
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("SLIPWAY_LOCAL_TOKEN", TOKEN)
+            .env("SLIPWAY_CACHE_DIR", common::cache_dir())
+            .output()
+            .unwrap()
+    };
+    let container_ids =
+        || common::docker(&["ps", "-aq", "--filter", "label=io.slipway.device=local"]);
+    let before = container_ids();
+    let out = push_detached(&hooked("release: exit 3"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the release hook (") && err.contains("exit 3) exited 3"),
+        "{err}"
+    );
+    assert_eq!(
+        container_ids(),
+        before,
+        "a failed release hook touches nothing"
+    );
+    let out = push_detached(&hooked("postdeploy: exit 4"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the postdeploy hook (exit 4) exited 4"),
+        "{err}"
+    );
+    assert_eq!(
+        containers("local"),
+        running,
+        "rolled back to the release before"
+    );
+
     // A wrong token: refused, nothing changes.
     let refused = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(["push", "--local", &address, first.path_str(), "--detach"])
