@@ -5,7 +5,8 @@
 //! - `git/`: git's smart HTTP protocol (the real `git http-backend`) and the
 //!   pre-receive step that builds a push while it is being received;
 //! - `queue`: the persistent build queue and its jobs;
-//! - `hub`: live build events for whoever watches.
+//! - `hub`: live build events for whoever watches;
+//! - `web/`: the dashboard (HTML pages, sign-in cookie, live logs as SSE).
 
 mod api;
 
@@ -20,6 +21,7 @@ mod queue;
 mod render;
 mod state;
 mod watch;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -211,6 +213,7 @@ fn router(state: Arc<State>) -> Router {
         .route("/metrics", get(api::metrics))
         .nest("/api/v1", api::router())
         .merge(git::router())
+        .merge(web::router())
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
 }

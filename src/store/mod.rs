@@ -190,6 +190,8 @@ pub trait ViewStore {
         filter: &serde_json::Value,
     ) -> Result<SavedView, StoreError>;
     fn views(&self) -> Result<Vec<SavedView>, StoreError>;
+    /// Whether a view with that id was there.
+    fn delete_view(&mut self, id: i64) -> Result<bool, StoreError>;
 }
 
 /// Everything a backend keeps.

@@ -307,12 +307,28 @@ async fn pin(
     Path(uuid): Path<String>,
     request: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let device = find_device(&state, &caller, &uuid)?;
     let pin: Pin = body::json(request, state.config.limits.json_bytes).await?;
-    if let Some(release) = pin.release_id {
-        check_runnable(&state, &device.app, release).await?;
+    let device = set_pin(&state, &caller, &uuid, pin.release_id).await?;
+    let data = state.fleet.read();
+    Ok(Json(view(
+        &data,
+        data.devices.get(&device.uuid).unwrap_or(&device),
+    )))
+}
+
+/// Pins a device to a release of its app (`None`: unpins it): stored, an
+/// event recorded, the device's long poll woken.
+pub(crate) async fn set_pin(
+    state: &State,
+    caller: &Caller,
+    uuid: &str,
+    release: Option<i64>,
+) -> Result<Device, ApiError> {
+    let device = find_device(state, caller, uuid)?;
+    if let Some(release) = release {
+        check_runnable(state, &device.app, release).await?;
     }
-    let (id, app, release) = (device.uuid.clone(), device.app.clone(), pin.release_id);
+    let (id, app) = (device.uuid.clone(), device.app.clone());
     state
         .store
         .call(move |s| {
@@ -326,14 +342,10 @@ async fn pin(
         })
         .await?;
     if let Some(found) = state.fleet.write().devices.get_mut(&device.uuid) {
-        found.pin_release = pin.release_id;
+        found.pin_release = release;
     }
     state.fleet.changed(&device.app);
-    let data = state.fleet.read();
-    Ok(Json(view(
-        &data,
-        data.devices.get(&device.uuid).unwrap_or(&device),
-    )))
+    Ok(device)
 }
 
 #[derive(Deserialize)]

@@ -1,11 +1,11 @@
 //! The JSON API under `/api/v1`, one router per resource.
 
-mod apps;
+pub(crate) mod apps;
 mod device_state;
-mod devices;
+pub(crate) mod devices;
 mod plugins;
-mod releases;
-mod rollouts;
+pub(crate) mod releases;
+pub(crate) mod rollouts;
 mod uploads;
 mod views;
 mod webhooks;

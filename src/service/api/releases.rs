@@ -145,7 +145,7 @@ async fn list(
 }
 
 /// How many devices run each release, in one pass over the fleet.
-fn running_counts(state: &State) -> HashMap<i64, u64> {
+pub(crate) fn running_counts(state: &State) -> HashMap<i64, u64> {
     let data = state.fleet.read();
     let mut counts = HashMap::new();
     for release in data.devices.values().filter_map(|d| d.running_release()) {
@@ -154,7 +154,7 @@ fn running_counts(state: &State) -> HashMap<i64, u64> {
     counts
 }
 
-async fn find(
+pub(crate) async fn find(
     state: &State,
     caller: &Caller,
     id: i64,
@@ -267,7 +267,21 @@ async fn cancel(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let release = find(&state, &caller, id).await?;
+    let status = cancel_release(&state, &caller, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "release": id, "status": status })),
+    ))
+}
+
+/// Cancels a queued or running release: `cancelled` (it never started) or
+/// `cancelling` (its build stops).
+pub(crate) async fn cancel_release(
+    state: &State,
+    caller: &Caller,
+    id: i64,
+) -> Result<&'static str, ApiError> {
+    let release = find(state, caller, id).await?;
     if state.store.call(move |s| s.cancel_queued(id)).await? {
         let done = state
             .store
@@ -276,10 +290,7 @@ async fn cancel(
         state
             .hubs
             .close(id, crate::service::hub::Update::Done(Box::new(done)));
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "release": id, "status": "cancelled" })),
-        ));
+        return Ok("cancelled");
     }
     // Claimed a moment ago: its job registers its stop token right after.
     for _ in 0..50 {
@@ -291,10 +302,7 @@ async fn cancel(
             .cloned();
         if let Some(token) = token {
             token.cancel();
-            return Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({ "release": id, "status": "cancelling" })),
-            ));
+            return Ok("cancelling");
         }
         let status = state.store.call(move |s| s.get(id)).await?.status;
         if !status.is_open() {

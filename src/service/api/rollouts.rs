@@ -191,7 +191,7 @@ async fn create(
 }
 
 /// A rollout with its per-phase counts.
-fn rollout_view(data: &crate::service::fleet::FleetData, rollout: &Rollout) -> Value {
+pub(crate) fn rollout_view(data: &crate::service::fleet::FleetData, rollout: &Rollout) -> Value {
     let counts = evaluate::counts(data, rollout);
     let phases: Vec<Value> = rollout
         .phases
@@ -246,7 +246,7 @@ async fn list(
     Ok(Json(json!({ "rollouts": rollouts })))
 }
 
-fn find(state: &State, caller: &Caller, id: i64) -> Result<Rollout, ApiError> {
+pub(crate) fn find(state: &State, caller: &Caller, id: i64) -> Result<Rollout, ApiError> {
     let data = state.fleet.read();
     match data.rollout(id) {
         Some(rollout) if caller.scope.allows_app(&rollout.app) => Ok(rollout.clone()),
@@ -269,8 +269,20 @@ async fn act(
     caller: Caller,
     Path((id, action)): Path<(i64, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rollout = find(&state, &caller, id)?;
-    let (from, to, done): (&[RolloutState], RolloutState, &str) = match action.as_str() {
+    let current = act_on(&state, &caller, id, &action).await?;
+    let data = state.fleet.read();
+    Ok(Json(rollout_view(&data, &current)))
+}
+
+/// An operator's `pause`, `resume` or `stop`; the rollout after it.
+pub(crate) async fn act_on(
+    state: &State,
+    caller: &Caller,
+    id: i64,
+    action: &str,
+) -> Result<Rollout, ApiError> {
+    let rollout = find(state, caller, id)?;
+    let (from, to, done): (&[RolloutState], RolloutState, &str) = match action {
         "pause" => (&[RolloutState::Active], RolloutState::Paused, "paused"),
         "resume" => (&[RolloutState::Paused], RolloutState::Active, "resumed"),
         "stop" => (
@@ -313,15 +325,14 @@ async fn act(
         found.clone()
     };
     evaluate::persist(
-        &state,
+        state,
         vec![(updated.clone(), format!("{done} by an operator"))],
     )
     .await;
     let changed = evaluate::evaluate_app(&state.fleet, &updated.app, now_ms());
-    evaluate::persist(&state, changed).await;
+    evaluate::persist(state, changed).await;
     let data = state.fleet.read();
-    let current = data.rollout(id).cloned().unwrap_or(updated);
-    Ok(Json(rollout_view(&data, &current)))
+    Ok(data.rollout(id).cloned().unwrap_or(updated))
 }
 
 async fn events(

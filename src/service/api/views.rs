@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::Path;
 use axum::extract::State as Extract;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{delete, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +20,9 @@ use crate::service::error::ApiError;
 use crate::service::state::State;
 
 pub fn router() -> Router<Arc<State>> {
-    Router::new().route("/views", post(save).get(list))
+    Router::new()
+        .route("/views", post(save).get(list))
+        .route("/views/{id}", delete(remove))
 }
 
 #[derive(Deserialize)]
@@ -61,4 +64,17 @@ async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let views = state.store.call(|s| s.views()).await?;
     Ok(Json(json!({ "views": views })))
+}
+
+async fn remove(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.check_admin()?;
+    if state.store.call(move |s| s.delete_view(id)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no view {id}")))
+    }
 }

@@ -47,4 +47,11 @@ impl ViewStore for SqliteStore {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn delete_view(&mut self, id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM views WHERE id = ?1", params![id])?
+            > 0)
+    }
 }
