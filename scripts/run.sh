@@ -98,5 +98,6 @@ container=$(docker ps -q --filter "label=io.slipway.device=$uuid" | head -n 1)
 [ -n "$container" ] && printf 'its output: %s\n' "$(docker logs "$container" 2>&1 | tr '\n' ' ')"
 echo
 echo "slipway serve is running: http://127.0.0.1:$port (pid $(cat "$serve_dir/serve.pid"), log $serve_dir/serve.log)"
+echo "dashboard: http://127.0.0.1:$port/  (sign in with the admin token)"
 echo "admin token: $serve_dir/admin-token   registry: http://127.0.0.1:5000/v2/"
 echo "device agent: pid $(cat "$serve_dir/agent.pid"), log $serve_dir/agent.log"

@@ -12,6 +12,8 @@ bash scripts/install-wasm-toolchain.sh
 bash scripts/setup-docker.sh
 # The OCI registry the service tests push to (Debian's docker-registry).
 bash scripts/setup-registry.sh 5055 "$root/target/tmp/registry"
+# Chromium and chromedriver for the dashboard's browser tests.
+bash scripts/setup-browser.sh
 # clang for the C plugin example (its build script installs what is missing).
 command -v clang-22 >/dev/null 2>&1 && [ -d /usr/include/wasm32-wasi ] ||
     bash examples/c-plugin/build.sh "$(mktemp -d)/make-c.wasm" >/dev/null

@@ -285,4 +285,5 @@ pub fn image_tag(run: &BuildRun, service: &str, arch: &str) -> String {
         .to_string()
 }
 pub mod agent;
+pub mod browser;
 pub mod server;

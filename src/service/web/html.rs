@@ -103,6 +103,15 @@ pub fn bytes(n: i64) -> String {
     crate::image::human_bytes(n.max(0) as u64)
 }
 
+/// A release's or image's build status: `running` is a build under way.
+pub fn build_badge(status: &str) -> String {
+    if status == "running" {
+        return r#"<span class="badge s-active"><span aria-hidden="true">↻</span> building</span>"#
+            .into();
+    }
+    status_badge(status)
+}
+
 /// The icon and class of a status (colour is never the only signal).
 pub fn status_badge(status: &str) -> String {
     let icon = match status {

@@ -63,7 +63,7 @@ fn image_section(image: &ImageRecord) -> String {
 </section>"#,
         service = esc(&image.service),
         arch = esc(&image.arch),
-        status = html::status_badge(image.status.as_str()),
+        status = html::build_badge(image.status.as_str()),
         reference = esc(image
             .registry_reference
             .as_deref()
@@ -127,7 +127,7 @@ async fn show(
 <dt>Devices running it</dt><dd>{devices}</dd>
 </dl>{error}{cancel}</section>"#,
         app = esc(&release.app),
-        status = html::status_badge(release.status.as_str()),
+        status = html::build_badge(release.status.as_str()),
         commit = esc(release.commit.as_deref().unwrap_or("–")),
         source = super::releases::source_label(&release),
         types = esc(&release.device_types.join(", ")),

@@ -159,7 +159,7 @@ fn table(releases: &[Release], counts: &HashMap<i64, u64>) -> String {
             commit = esc(commit),
             app = esc(&r.app),
             source = source_label(r),
-            status = html::status_badge(r.status.as_str()),
+            status = html::build_badge(r.status.as_str()),
             types = esc(&r.device_types.join(", ")),
             started = html::time(r.started_at_ms),
             devices = counts.get(&r.id).copied().unwrap_or(0),
