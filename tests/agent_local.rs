@@ -182,7 +182,7 @@ fn local_mode_push_builds_on_the_device_applies_and_streams_logs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("the postdeploy hook (exit 4) exited 4"),
+        err.contains("the postdeploy hook (") && err.contains("exit 4) exited 4"),
         "{err}"
     );
     assert_eq!(

@@ -88,6 +88,11 @@ fn the_dashboard_in_a_real_browser() {
     b.wait_for_url(|u| u.contains("status=failed"));
     let table = b.text_of("#releases");
     assert!(!table.contains(&format!("#{good}")), "{table}");
+    // Delete it: gone from the list and from the API.
+    b.click(&b.find("#views form button"));
+    b.wait_for_text("section.card", WAIT, |t| t.contains("No saved views yet"));
+    let (_, views) = server.get("/api/v1/views", ADMIN);
+    assert_eq!(views["views"].as_array().unwrap().len(), 0, "{views}");
 
     // A release building now: its log grows in the open page.
     let building = {
@@ -170,6 +175,13 @@ fn the_dashboard_in_a_real_browser() {
     let (_, shown) = server.get(&format!("/api/v1/devices/{uuid}"), ADMIN);
     assert_eq!(shown["pin_release"], good);
     b.screenshots("fleet");
+    // And unpin it.
+    b.click(&b.find(&format!("#device-{uuid} form button")));
+    b.wait_for_text(&format!("#device-{uuid}"), WAIT, |t| {
+        !t.contains("pinned to")
+    });
+    let (_, shown) = server.get(&format!("/api/v1/devices/{uuid}"), ADMIN);
+    assert_eq!(shown["pin_release"], Value::Null);
 
     // A rollout paused from its page.
     let (status, rollout) = server.post(
