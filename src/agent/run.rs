@@ -637,7 +637,8 @@ impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> 
     }
 }
 
-fn rand_byte() -> u8 {
+/// One random byte (backoff jitter; the simulator's random steps).
+pub fn rand_byte() -> u8 {
     let mut byte = [0u8; 1];
     let _ = getrandom::fill(&mut byte);
     byte[0]

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::{exit, safe, PluginArgs, StoreArgs};
+use slipway::agent::engine::AgentEngine;
 use slipway::agent::local::LOCAL_DEVICE;
 use slipway::agent::target::TargetState;
 use slipway::agent::{LABEL_DEVICE, LABEL_RELEASE, LABEL_SERVICE};
@@ -61,7 +62,7 @@ pub(crate) fn run(device: &str, path: PathBuf, args: LocalArgs) -> anyhow::Resul
     };
     let base = format!("http://{}", device.trim_start_matches("http://"));
     let runtime = tokio::runtime::Runtime::new()?;
-    let docker = connect(args.engine.as_deref())?;
+    let docker = AgentEngine::connect(args.engine.as_deref(), LOCAL_DEVICE)?.docker;
     let arch = runtime
         .block_on(docker.info())?
         .architecture
@@ -266,20 +267,6 @@ async fn follow_logs(docker: &bollard::Docker, release: i64) -> anyhow::Result<(
         }
     }
     Ok(())
-}
-
-fn connect(endpoint: Option<&str>) -> anyhow::Result<bollard::Docker> {
-    Ok(match endpoint {
-        Some(e) if e.starts_with("tcp://") || e.starts_with("http://") => {
-            bollard::Docker::connect_with_http(e, 120, bollard::API_DEFAULT_VERSION)?
-        }
-        Some(e) => bollard::Docker::connect_with_unix(
-            e.trim_start_matches("unix://"),
-            120,
-            bollard::API_DEFAULT_VERSION,
-        )?,
-        None => bollard::Docker::connect_with_local_defaults()?,
-    })
 }
 
 /// The first device type of the engine's architecture (`x86_64` is balena's

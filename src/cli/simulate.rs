@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{Client, ServerArgs};
 use super::{emit, exit};
 use slipway::agent::ports::Clock;
-use slipway::agent::run::{Agent, AgentConfig};
+use slipway::agent::run::{rand_byte, Agent, AgentConfig};
 use slipway::agent::sim::{LinkedUpstream, MemoryJournal, ScaledClock, SimEngine, SimLink};
 use slipway::agent::upstream::HttpUpstream;
 
@@ -467,10 +467,4 @@ async fn flap(
             .await;
         link.set_up(true);
     }
-}
-
-fn rand_byte() -> u8 {
-    let mut byte = [0u8; 1];
-    let _ = getrandom::fill(&mut byte);
-    byte[0]
 }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State as Extract};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde_json::Value;
 
 use super::html::{self, esc, url_part, Frame};
-use super::session::Signed;
+use super::session::{Signed, SignedForm};
 use crate::service::api::apps::find_app;
 use crate::service::api::devices::{set_pin, view};
 use crate::service::error::ApiError;
@@ -26,11 +26,7 @@ pub fn router() -> Router<Arc<State>> {
         .route("/apps/{app}/devices/{uuid}/pin", post(pin))
 }
 
-async fn apps(Extract(state): Extract<Arc<State>>, signed: Result<Signed, Response>) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
+async fn apps(Extract(state): Extract<Arc<State>>, signed: Signed) -> Response {
     let mut rows = String::new();
     {
         let data = state.fleet.read();
@@ -94,14 +90,10 @@ fn device_state(device: &Value) -> String {
 
 async fn show(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
+    signed: Signed,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let app = match find_app(&state, &signed.caller, &name).await {
         Ok(app) => app,
         Err(error) => return super::api_error_page(&signed, error),
@@ -221,17 +213,9 @@ async fn show(
 
 async fn pin(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
     Path((app, uuid)): Path<(String, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    SignedForm { signed, form }: SignedForm,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    if !super::form_is_ours(&signed, &form) {
-        return super::forbidden_form();
-    }
     let release = match form.get("release_id").map(|r| r.trim()).unwrap_or("") {
         "" => None,
         text => match text.trim_start_matches('#').parse::<i64>() {

@@ -136,11 +136,6 @@ fn forbidden_form() -> Response {
     )
 }
 
-/// Whether a POSTed form carries this session's CSRF token.
-fn form_is_ours(signed: &Signed, form: &HashMap<String, String>) -> bool {
-    signed.form_is_ours(form.get("csrf").map(String::as_str).unwrap_or(""))
-}
-
 /// An API error shown as a page.
 fn api_error_page(signed: &Signed, error: ApiError) -> Response {
     let frame = Frame {

@@ -3,7 +3,6 @@
 //! builds, the log streams in as server-sent events
 //! (`/releases/ID/events`), and it can be cancelled.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -11,10 +10,10 @@ use axum::extract::{Path, State as Extract};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 
 use super::html::{self, esc, Frame};
-use super::session::Signed;
+use super::session::{Signed, SignedForm};
 use crate::release::ImageRecord;
 use crate::service::api::releases::{cancel_release, find, running_counts};
 use crate::service::hub::Update;
@@ -94,13 +93,9 @@ fn image_section(image: &ImageRecord) -> String {
 
 async fn show(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
+    signed: Signed,
     Path(id): Path<i64>,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let release = match find(&state, &signed.caller, id).await {
         Ok(release) => release,
         Err(error) => return super::api_error_page(&signed, error),
@@ -198,13 +193,9 @@ impl watch::Renderer for Sse {
 
 async fn events(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
+    signed: Signed,
     Path(id): Path<i64>,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
     if let Err(error) = find(&state, &signed.caller, id).await {
         return super::api_error_page(&signed, error);
     }
@@ -221,17 +212,9 @@ async fn events(
 
 async fn cancel(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
     Path(id): Path<i64>,
-    Form(form): Form<HashMap<String, String>>,
+    SignedForm { signed, .. }: SignedForm,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    if !super::form_is_ours(&signed, &form) {
-        return super::forbidden_form();
-    }
     match cancel_release(&state, &signed.caller, id).await {
         Ok(_) => Redirect::to(&format!("/releases/{id}")).into_response(),
         Err(error) => super::api_error_page(&signed, error),

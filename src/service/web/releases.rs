@@ -10,11 +10,11 @@ use axum::extract::{Path, Query, State as Extract};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde_json::json;
 
 use super::html::{self, esc, url_part, Frame};
-use super::session::Signed;
+use super::session::{Signed, SignedForm};
 use crate::release::{Release, SourceKind, Status};
 use crate::service::api::releases::{parse_filter, running_counts};
 use crate::service::state::State;
@@ -73,13 +73,9 @@ pub fn source_label(release: &Release) -> &'static str {
 
 async fn list(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
+    signed: Signed,
     Query(page): Query<HashMap<String, String>>,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let frame = Frame {
         title: "Releases",
         csrf: Some(&signed.csrf),
@@ -283,16 +279,8 @@ async fn views_section(state: &State, signed: &Signed, page: &HashMap<String, St
 
 async fn save_view(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
-    Form(form): Form<HashMap<String, String>>,
+    SignedForm { signed, form }: SignedForm,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    if !super::form_is_ours(&signed, &form) {
-        return super::forbidden_form();
-    }
     if let Err(error) = signed.caller.check_admin() {
         return super::api_error_page(&signed, error);
     }
@@ -330,17 +318,9 @@ async fn save_view(
 
 async fn delete_view(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
     Path(id): Path<i64>,
-    Form(form): Form<HashMap<String, String>>,
+    SignedForm { signed, .. }: SignedForm,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    if !super::form_is_ours(&signed, &form) {
-        return super::forbidden_form();
-    }
     if let Err(error) = signed.caller.check_admin() {
         return super::api_error_page(&signed, error);
     }

@@ -1,17 +1,16 @@
 //! `/rollouts/ID`: a rollout's phases as progress bars with their counts,
 //! its state and why, and the operator's pause, resume and stop.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::{Path, State as Extract};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 
 use super::html::{self, esc, Frame};
-use super::session::Signed;
+use super::session::{Signed, SignedForm};
 use crate::service::api::rollouts::{act_on, find, rollout_view};
 use crate::service::state::State;
 
@@ -23,13 +22,9 @@ pub fn router() -> Router<Arc<State>> {
 
 async fn show(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
+    signed: Signed,
     Path(id): Path<i64>,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let rollout = match find(&state, &signed.caller, id) {
         Ok(rollout) => rollout,
         Err(error) => return super::api_error_page(&signed, error),
@@ -108,17 +103,9 @@ async fn show(
 
 async fn act(
     Extract(state): Extract<Arc<State>>,
-    signed: Result<Signed, Response>,
     Path((id, action)): Path<(i64, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    SignedForm { signed, .. }: SignedForm,
 ) -> Response {
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    if !super::form_is_ours(&signed, &form) {
-        return super::forbidden_form();
-    }
     match act_on(&state, &signed.caller, id, &action).await {
         Ok(_) => Redirect::to(&format!("/rollouts/{id}")).into_response(),
         Err(error) => super::api_error_page(&signed, error),

@@ -3,12 +3,14 @@
 //! send it). Every form carries a CSRF token derived from the session's
 //! token, checked in constant time on each POST.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use sha2::Digest;
 
 use crate::service::auth::{authenticate, Caller};
@@ -29,6 +31,31 @@ impl Signed {
     /// Whether a submitted form token is this session's.
     pub fn form_is_ours(&self, submitted: &str) -> bool {
         crate::access::same_secret(submitted.as_bytes(), self.csrf.as_bytes())
+    }
+}
+
+/// A POSTed form from a signed-in browser, its form token checked: a form
+/// without this session's token is refused with 403 and changes nothing.
+pub struct SignedForm {
+    pub signed: Signed,
+    pub form: HashMap<String, String>,
+}
+
+impl FromRequest<Arc<State>> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Arc<State>) -> Result<SignedForm, Response> {
+        let (mut parts, body) = request.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, state).await?;
+        let Form(form) =
+            Form::<HashMap<String, String>>::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let submitted = form.get("csrf").map(String::as_str).unwrap_or("");
+        if !signed.form_is_ours(submitted) {
+            return Err(super::forbidden_form());
+        }
+        Ok(SignedForm { signed, form })
     }
 }
 
