@@ -12,6 +12,9 @@ bash scripts/install-wasm-toolchain.sh
 bash scripts/setup-docker.sh
 # The OCI registry the service tests push to (Debian's docker-registry).
 bash scripts/setup-registry.sh 5055 "$root/target/tmp/registry"
+# PostgreSQL for the scale-out tests (the store suite on both backends, replicas).
+SLIPWAY_TEST_POSTGRES=$(bash scripts/setup-postgres.sh)
+export SLIPWAY_TEST_POSTGRES
 # Chromium and chromedriver for the dashboard's browser tests.
 bash scripts/setup-browser.sh
 # clang for the C plugin example (its build script installs what is missing).
@@ -21,6 +24,7 @@ command -v clang-22 >/dev/null 2>&1 && [ -d /usr/include/wasm32-wasi ] ||
 # No engine-backed or toolchain-backed test may skip here.
 export SLIPWAY_REQUIRE_DOCKER=1
 export SLIPWAY_REQUIRE_TOOLCHAIN=1
+export SLIPWAY_REQUIRE_POSTGRES=1
 
 cargo fmt --check
 # Unit tests of plugin logic that runs inside the sandbox (compose rules), on the host.

@@ -8,7 +8,8 @@ use clap::Args;
 use super::{exit, PluginArgs, StoreArgs};
 use slipway::image::EngineConfig;
 use slipway::registry::Registry;
-use slipway::service::{self, Limits, ServeConfig};
+use slipway::service::{self, Limits, Role, ServeConfig};
+use slipway::store::Database;
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
@@ -32,10 +33,33 @@ pub(crate) struct ServeArgs {
     /// The largest tar upload or git pack accepted, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 2048)]
     max_upload_mib: u64,
+    /// Keep the store and the queue in PostgreSQL (postgres://...), shared
+    /// with other replicas; default: SQLite under the data dir.
+    #[arg(long, value_name = "URL", env = "SLIPWAY_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// What this replica does: `api` (requests, git pushes, devices),
+    /// `builder` (builds queued releases), or `all`.
+    #[arg(long, value_enum, default_value = "all")]
+    role: RoleArg,
+    /// Where the apps' git repositories and queued source trees live: a
+    /// directory every replica shares (default: under the data dir).
+    #[arg(long, value_name = "DIR", env = "SLIPWAY_GIT_DIR")]
+    git_dir: Option<std::path::PathBuf>,
+    /// How long a builder's claim on a build lasts without renewal; a
+    /// builder that dies loses its builds after this (PostgreSQL only).
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
     #[command(flatten)]
     plugins: PluginArgs,
     #[command(flatten)]
     store: StoreArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Api,
+    Builder,
+    All,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
@@ -69,9 +93,30 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
         pack_bytes: args.max_upload_mib << 20,
         ..Limits::default()
     };
+    let data_dir = args.store.dir()?;
+    let database = match Database::from_url(args.database.as_deref(), data_dir.clone()) {
+        Ok(database) => database,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    if args.lease_seconds < 2 {
+        eprintln!("error: --lease-seconds: at least 2");
+        return Ok(exit::USAGE);
+    }
+    let role = match args.role {
+        RoleArg::Api => Role::Api,
+        RoleArg::Builder => Role::Builder,
+        RoleArg::All => Role::All,
+    };
     let config = ServeConfig {
         listen: args.listen,
-        data_dir: args.store.dir()?,
+        data_dir,
+        database,
+        role,
+        git_dir: args.git_dir,
+        lease_ms: args.lease_seconds as i64 * 1000,
         registry,
         engines,
         concurrency: args.concurrency,
@@ -82,7 +127,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
     };
     let (host, plugins) = args.plugins.host_and_plugins()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let data_dir = config.data_dir.clone();
+    let shown = config.database.display();
     runtime.block_on(async move {
         let serving = service::serve(config, Arc::new(host), Arc::new(plugins), |started| {
             if let Some(token) = &started.new_admin_token {
@@ -90,9 +135,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
                 super::emit(&format!("admin token (shown once, keep it): {token}\n"));
             }
             eprintln!(
-                "slipway: serving on http://{} (data in {})",
+                "slipway: serving on http://{} as {} (data in {})",
                 started.addr,
-                data_dir.display()
+                started.role,
+                shown
             );
         });
         tokio::select! {

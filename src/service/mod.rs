@@ -19,6 +19,8 @@ mod hub;
 mod metrics;
 mod queue;
 mod render;
+mod replicas;
+mod stored_log;
 mod state;
 mod watch;
 mod web;
@@ -34,7 +36,7 @@ use crate::access::{new_token, token_hash, Scope};
 use crate::image::EngineConfig;
 use crate::plugin_host::{PluginHost, PluginSet};
 use crate::registry::Registry;
-use crate::store::{SharedStore, SqliteStore, StoreError};
+use crate::store::{open_shared, Database, SharedStore, StoreError};
 use state::{Paths, State};
 
 /// How the service runs.
@@ -42,6 +44,14 @@ use state::{Paths, State};
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// SQLite under the data dir, or PostgreSQL shared with other replicas.
+    pub database: Database,
+    pub role: Role,
+    /// Repositories and queued source trees, shared by replicas (default:
+    /// under the data dir).
+    pub git_dir: Option<PathBuf>,
+    /// How long a build lease lasts without renewal (PostgreSQL).
+    pub lease_ms: i64,
     pub registry: Option<Registry>,
     pub engines: EngineConfig,
     /// Releases built at once.
@@ -53,6 +63,36 @@ pub struct ServeConfig {
     /// The slipway binary git hooks run (this one).
     pub hook_binary: PathBuf,
     pub limits: Limits,
+}
+
+/// What a replica does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Requests, git pushes, uploads, devices, the dashboard; no builds.
+    Api,
+    /// Builds queued releases; answers only `/healthz` and `/metrics`.
+    Builder,
+    All,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::Api | Role::All)
+    }
+
+    pub fn builds(self) -> bool {
+        matches!(self, Role::Builder | Role::All)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Api => "api",
+            Role::Builder => "builder",
+            Role::All => "api and builder",
+        })
+    }
 }
 
 /// Sizes and counts accepted from outside.
@@ -102,6 +142,7 @@ pub enum ServeError {
 /// What the caller should tell the operator once the service listens.
 pub struct Started {
     pub addr: SocketAddr,
+    pub role: Role,
     /// A new admin token, made because none existed: shown once, never again.
     pub new_admin_token: Option<String>,
 }
@@ -113,7 +154,7 @@ pub async fn serve(
     plugins: Arc<PluginSet>,
     on_ready: impl FnOnce(Started),
 ) -> Result<(), ServeError> {
-    let paths = Paths::new(&config.data_dir);
+    let paths = Paths::new(&config.data_dir, config.git_dir.as_deref());
     for dir in [&paths.repos, &paths.sources, &paths.uploads] {
         std::fs::create_dir_all(dir).map_err(|source| ServeError::Io {
             path: dir.clone(),
@@ -122,12 +163,16 @@ pub async fn serve(
     }
     // Uploads cut off by the last stop are of no use to anyone.
     clear_dir(&paths.uploads);
-    let data_dir = config.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))??;
-    let store = SharedStore::new(store);
-    remove_stale_sources(&store, &paths).await?;
+    let database = config.database.clone();
+    let owner = replicas::owner_name(config.listen);
+    let lease_ms = config.lease_ms;
+    let store = {
+        let owner = owner.clone();
+        tokio::task::spawn_blocking(move || open_shared(&database, &owner, lease_ms))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??
+    };
+    remove_stale_sources(&store, &paths, config.database.is_shared()).await?;
 
     let new_admin_token = match &config.admin_token {
         Some(token) => {
@@ -173,7 +218,12 @@ pub async fn serve(
         addr
     };
     let fleet = load_fleet(&store).await?;
+    let shared = config.database.is_shared();
     let state = Arc::new(State {
+        shared,
+        owner,
+        healthy: std::sync::atomic::AtomicBool::new(true),
+        log_wake: tokio::sync::broadcast::channel(1024).0,
         fleet,
         store,
         host,
@@ -187,11 +237,18 @@ pub async fn serve(
         hook_url: format!("http://{hook_host}/internal/git/pre-receive"),
         config,
     });
-    tokio::spawn(queue::run(state.clone()));
-    tokio::spawn(fleet::run_ticker(state.clone()));
+    if state.config.role.builds() {
+        tokio::spawn(queue::run(state.clone()));
+    }
+    if state.config.role.serves_api() {
+        tokio::spawn(fleet::run_ticker(state.clone()));
+    }
+    replicas::start(state.clone());
+    let role = state.config.role;
     let app = router(state);
     on_ready(Started {
         addr,
+        role,
         new_admin_token,
     });
     // No Nagle delay: small writes (a log line, a CGI header block) go out
@@ -208,20 +265,37 @@ pub async fn serve(
 }
 
 fn router(state: Arc<State>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(api::metrics))
-        .nest("/api/v1", api::router())
-        .merge(git::router())
-        .merge(web::router())
+        .route("/metrics", get(api::metrics));
+    // A builder answers only its health and metrics.
+    if state.config.role.serves_api() {
+        router = router
+            .nest("/api/v1", api::router())
+            .merge(git::router())
+            .merge(web::router());
+    }
+    router
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
 }
 
 /// `ok`, with a constant `ETag`: `304` when the caller has it (the
-/// baseline the device-state benchmark compares against).
-async fn healthz(headers: axum::http::HeaderMap) -> axum::response::Response {
+/// baseline the device-state benchmark compares against). `503` while the
+/// database does not answer (checked in the background, so this stays a
+/// constant route).
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if !state.healthy.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable\n",
+        )
+            .into_response();
+    }
     const ETAG: &str = "\"ok\"";
     let header = [(axum::http::header::ETAG, ETAG)];
     if headers
@@ -290,7 +364,11 @@ fn clear_dir(dir: &std::path::Path) {
 
 /// Source trees of releases that are no longer queued (built, cancelled,
 /// interrupted by the last stop) are removed; queued ones are kept.
-async fn remove_stale_sources(store: &SharedStore, paths: &Paths) -> Result<(), ServeError> {
+async fn remove_stale_sources(
+    store: &SharedStore,
+    paths: &Paths,
+    shared: bool,
+) -> Result<(), ServeError> {
     let queued: Vec<String> = store
         .call(|s| {
             Ok(s.list(&crate::release::ReleaseFilter {
@@ -302,10 +380,23 @@ async fn remove_stale_sources(store: &SharedStore, paths: &Paths) -> Result<(), 
             .collect())
         })
         .await?;
+    // A shared directory may hold a tree another replica is writing right
+    // now, before its release is queued: only old ones are removed there.
+    let min_age = if shared {
+        std::time::Duration::from_secs(3600)
+    } else {
+        std::time::Duration::ZERO
+    };
     if let Ok(entries) = std::fs::read_dir(&paths.sources) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !queued.contains(&name) {
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            if !queued.contains(&name) && age >= min_age {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

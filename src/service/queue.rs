@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::hub::Update;
+use super::stored_log::StoredLog;
 use super::state::State;
 use crate::pipeline::{self, BuildEvent, BuildRequest, EventKind, PipelineError, QueuedRelease};
 use crate::release::{now_ms, Release, Status};
@@ -56,20 +57,25 @@ pub async fn run(state: Arc<State>) {
 async fn build(state: Arc<State>, release: Release, cancel: CancellationToken) {
     let id = release.id;
     let hub = state.hubs.open(id);
+    // Watchers on other replicas read the build from the store.
+    let stored = state
+        .shared
+        .then(|| StoredLog::start(state.store.clone(), id));
+    let publish = |event: BuildEvent| {
+        if let Some(stored) = &stored {
+            stored.push(&event);
+        }
+        hub.publish(Update::Event(event))
+    };
     let source = state.paths.source(&release.hash);
     tracing::info!("build started");
-    let outcome = run_pipeline(&state, &release, &source, &cancel, |event| {
-        hub.publish(Update::Event(event))
-    })
-    .await;
+    let outcome = run_pipeline(&state, &release, &source, &cancel, publish).await;
     if let Err(failure) = outcome {
         let (status, message) = match failure {
             Failure::Cancelled => (Status::Cancelled, "cancelled by the user".to_string()),
             Failure::Other(message) => (Status::Failed, message),
         };
-        hub.publish(Update::Event(
-            BuildEvent::new(EventKind::Failed).error(message.clone()),
-        ));
+        publish(BuildEvent::new(EventKind::Failed).error(message.clone()));
         let closed = state
             .store
             .call(move |s| s.finish_release(id, status, Some(&message), now_ms()))
@@ -77,9 +83,7 @@ async fn build(state: Arc<State>, release: Release, cancel: CancellationToken) {
         if let Err(error) = closed {
             tracing::error!(%error, "could not close the release");
         }
-        hub.publish(Update::Event(
-            BuildEvent::new(EventKind::Finished).message(status.as_str()),
-        ));
+        publish(BuildEvent::new(EventKind::Finished).message(status.as_str()));
     }
     let finished = state
         .store
@@ -99,6 +103,9 @@ async fn build(state: Arc<State>, release: Release, cancel: CancellationToken) {
                 .close(id, Update::Done(Box::new((release, images))));
         }
         Err(error) => tracing::error!(%error, "could not read the finished release"),
+    }
+    if let Some(stored) = stored {
+        stored.finish().await;
     }
     state
         .running
@@ -291,7 +298,12 @@ pub async fn enqueue(
         hooks: Vec::new(),
     };
     let release = state.store.call(move |s| s.enqueue_release(&new)).await?;
-    state.hubs.open(release.id);
+    // Built here for sure only when no other replica shares the queue;
+    // else watchers find the hub when this replica claims it, or read the
+    // build through the store.
+    if !state.shared {
+        state.hubs.open(release.id);
+    }
     tracing::info!(release = release.id, app = %release.app, source = release.source.as_str(), "release queued");
     state.wake.notify_one();
     Ok(release)

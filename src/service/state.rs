@@ -15,6 +15,15 @@ use crate::store::SharedStore;
 
 pub struct State {
     pub store: SharedStore,
+    /// Other replicas share the store (PostgreSQL): builds may run
+    /// elsewhere, their events come through the store.
+    pub shared: bool,
+    /// This process in build leases.
+    pub owner: String,
+    /// Whether the database answered its last check (`/healthz`).
+    pub healthy: std::sync::atomic::AtomicBool,
+    /// Release ids with new stored events (from the database's NOTIFY).
+    pub log_wake: tokio::sync::broadcast::Sender<i64>,
     /// Devices, targets and rollouts in memory (the poll path reads only this).
     pub fleet: super::fleet::Fleet,
     pub host: Arc<PluginHost>,
@@ -44,12 +53,25 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn new(data_dir: &std::path::Path) -> Paths {
+    /// Under the data dir; repositories and queued sources under `git_dir`
+    /// when given (storage every replica shares: a push received by one
+    /// replica is built by another).
+    pub fn new(data_dir: &std::path::Path, git_dir: Option<&std::path::Path>) -> Paths {
+        let (repos, sources) = match git_dir {
+            // `queued-sources` cannot clash with a repository (`<app>.git`).
+            Some(dir) => (dir.to_path_buf(), dir.join("queued-sources")),
+            None => (data_dir.join("repos"), data_dir.join("sources")),
+        };
         Paths {
-            repos: data_dir.join("repos"),
-            sources: data_dir.join("sources"),
+            repos,
+            sources,
             uploads: data_dir.join("uploads"),
         }
+    }
+
+    /// The lock file that keeps two pushes to one app from interleaving.
+    pub fn repo_lock(&self, app: &str) -> PathBuf {
+        self.repos.join(format!("{app}.git.lock"))
     }
 
     pub fn repo(&self, app: &str) -> PathBuf {

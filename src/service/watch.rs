@@ -16,7 +16,7 @@ use super::hub::Update;
 use super::state::State;
 
 /// Silence after which a keepalive goes out (the promise is 5 s).
-const KEEPALIVE: Duration = Duration::from_secs(4);
+pub const KEEPALIVE: Duration = Duration::from_secs(4);
 
 /// How updates become lines for one kind of watcher.
 pub trait Renderer: Send + 'static {
@@ -37,6 +37,11 @@ pub fn follow(state: Arc<State>, release: i64, mut renderer: impl Renderer) -> B
             async move { lines.send(Bytes::from(text)).await.is_ok() }
         };
         let Some(hub) = state.hubs.get(release) else {
+            if state.shared {
+                // Perhaps building on another replica: through the store.
+                super::stored_log::follow(&state, release, &mut renderer, &lines).await;
+                return;
+            }
             // Not building here: closed already (or never known).
             let done = state
                 .store

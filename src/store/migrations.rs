@@ -118,4 +118,13 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_app ON events (app, id);
     "#,
+    // 6: build events kept for watchers on other replicas (see BuildLogStore).
+    r#"
+    CREATE TABLE build_events (
+        release_id INTEGER NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        event      TEXT    NOT NULL,
+        PRIMARY KEY (release_id, seq)
+    );
+    "#,
 ];

@@ -4,11 +4,15 @@
 //!
 //! [`Store`] is what callers use; each part of it is a trait of its own so
 //! every backend file keeps one job. [`sqlite::SqliteStore`] is the embedded
-//! backend. The SQL sticks to what PostgreSQL also speaks (integer
-//! milliseconds for time, text for JSON) so a second backend can follow.
+//! backend (one machine); [`postgres::PgStore`] is the shared one (several
+//! replicas, one database). Both keep time as integer milliseconds and JSON
+//! as text, so rows mean the same on either.
 
 pub mod liveness;
 mod migrations;
+pub mod open;
+pub mod postgres;
+mod rollout_row;
 pub mod shared;
 pub mod sqlite;
 
@@ -24,6 +28,9 @@ use crate::release::{
 };
 use crate::rollout::Rollout;
 
+pub use open::{open, open_shared, Database};
+pub use postgres::PgStore;
+pub use rollout_row::{rollout_from, rollout_plan, RolloutRow};
 pub use shared::SharedStore;
 pub use sqlite::SqliteStore;
 
@@ -43,6 +50,23 @@ pub enum StoreError {
     },
     #[error("release database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("database {database}: {source}")]
+    PgOpen {
+        /// The URL without its password.
+        database: String,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[error("database {database} has schema version {found}, newer than this slipway knows ({known}); upgrade slipway")]
+    PgSchemaTooNew {
+        database: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("database: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("--database {0}: give a postgres:// URL (or nothing, for SQLite under the data dir)")]
+    BadUrl(String),
     #[error("release data dir {path}: {source}")]
     Io {
         path: PathBuf,
@@ -60,6 +84,22 @@ pub enum StoreError {
     #[error("release database holds an unknown {field} `{value}`")]
     Corrupt { field: &'static str, value: String },
 }
+
+/// What the images still queued or running become when their release closes.
+pub fn closing_image_status(status: Status) -> crate::release::ImageStatus {
+    use crate::release::ImageStatus;
+    match status {
+        Status::Success => ImageStatus::Success,
+        Status::Failed | Status::Cancelled => ImageStatus::Cancelled,
+        Status::Interrupted | Status::Queued | Status::Running | Status::Unknown => {
+            ImageStatus::Interrupted
+        }
+    }
+}
+
+/// The last stored event of every build (written after all of its events,
+/// or by whoever closes a build whose builder vanished).
+pub const END_OF_BUILD: &str = r#"{"kind":"end"}"#;
 
 /// Releases, their images and the build queue.
 pub trait ReleaseStore {
@@ -94,6 +134,34 @@ pub trait ReleaseStore {
     fn images(&self, release: i64) -> Result<Vec<ImageRecord>, StoreError>;
     /// How many releases are in each status (for metrics).
     fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError>;
+    /// Tells the others this process still builds `releases` (PostgreSQL:
+    /// pushes their leases on; SQLite: the process's file locks say it).
+    fn renew_leases(&mut self, releases: &[i64]) -> Result<(), StoreError>;
+    /// Closes as `interrupted` every running release whose builder is gone
+    /// (lease expired, or file lock free); returns their ids.
+    fn reap_abandoned(&mut self) -> Result<Vec<i64>, StoreError>;
+    /// Whether the database answers.
+    fn ping(&mut self) -> Result<(), StoreError>;
+}
+
+/// A build's events as stored for watchers on other replicas: numbered
+/// from 1 per release, so a reader that remembers the last number it saw
+/// never misses or repeats one.
+pub trait BuildLogStore {
+    /// Appends `events` (JSON each) numbered from `first_seq` on.
+    fn append_build_events(
+        &mut self,
+        release: i64,
+        first_seq: i64,
+        events: &[String],
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` events numbered above `after_seq`, in order.
+    fn build_events(
+        &self,
+        release: i64,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
 }
 
 /// Apps and their webhook secrets.
@@ -126,6 +194,8 @@ pub trait DeviceStore {
     ) -> Result<(), StoreError>;
     fn set_device_pin(&mut self, uuid: &str, release: Option<i64>) -> Result<(), StoreError>;
     fn delete_device(&mut self, uuid: &str) -> Result<bool, StoreError>;
+    /// One device with its key hash (another replica changed it).
+    fn device(&self, uuid: &str) -> Result<Option<(Device, String)>, StoreError>;
     fn save_report(&mut self, uuid: &str, report: &Report) -> Result<(), StoreError>;
     /// Last-seen times, written in batches.
     fn touch_devices(&mut self, seen: &[(String, i64)]) -> Result<(), StoreError>;
@@ -196,11 +266,25 @@ pub trait ViewStore {
 
 /// Everything a backend keeps.
 pub trait Store:
-    ReleaseStore + AppStore + TokenStore + ViewStore + DeviceStore + RolloutStore + EventStore
+    ReleaseStore
+    + AppStore
+    + TokenStore
+    + ViewStore
+    + DeviceStore
+    + RolloutStore
+    + EventStore
+    + BuildLogStore
 {
 }
 
 impl<T> Store for T where
-    T: ReleaseStore + AppStore + TokenStore + ViewStore + DeviceStore + RolloutStore + EventStore
+    T: ReleaseStore
+        + AppStore
+        + TokenStore
+        + ViewStore
+        + DeviceStore
+        + RolloutStore
+        + EventStore
+        + BuildLogStore
 {
 }

@@ -235,7 +235,7 @@ async fn logs(
             "no",
         ),
     ];
-    if follow && release.status.is_open() && state.hubs.get(id).is_some() {
+    if follow && release.status.is_open() && (state.shared || state.hubs.get(id).is_some()) {
         let body = watch::follow(state.clone(), id, watch::Text);
         return Ok((text_headers, body).into_response());
     }

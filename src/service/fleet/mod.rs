@@ -221,6 +221,67 @@ impl Fleet {
         self.data.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Apps' targets and rollouts as the store has them now (another
+    /// replica changed them); wakes every app's devices.
+    pub fn refresh_apps(&self, apps: Vec<App>, rollouts: Vec<Rollout>) {
+        let names: Vec<String> = {
+            let mut data = self.write();
+            data.apps = apps
+                .into_iter()
+                .map(|app| {
+                    (
+                        app.name,
+                        AppFleet {
+                            target: app.target_release,
+                            track_latest: app.track_latest,
+                            device_types: app.device_types,
+                        },
+                    )
+                })
+                .collect();
+            data.rollouts.clear();
+            for rollout in rollouts {
+                data.rollouts
+                    .entry(rollout.app.clone())
+                    .or_default()
+                    .push(rollout);
+            }
+            data.apps.keys().cloned().collect()
+        };
+        for app in names {
+            self.changed(&app);
+        }
+    }
+
+    /// One device as the store has it now (`None`: deleted); keeps what
+    /// this replica counts of its requests. Wakes its app's devices.
+    pub fn refresh_device(&self, uuid: &str, stored: Option<(Device, String)>) {
+        let app = {
+            let mut data = self.write();
+            match stored {
+                Some((device, key_hash)) => {
+                    let app = device.app.clone();
+                    if data.devices.contains_key(uuid) {
+                        data.by_key.retain(|_, owner| owner != uuid);
+                        data.by_key.insert(key_hash, uuid.to_string());
+                        data.devices.insert(uuid.to_string(), device);
+                    } else {
+                        data.insert_device(device, key_hash);
+                    }
+                    Some(app)
+                }
+                None => {
+                    let app = data.devices.get(uuid).map(|d| d.app.clone());
+                    data.remove_device(uuid);
+                    app
+                }
+            }
+        };
+        if let Some(app) = app {
+            self.changed(&app);
+        }
+    }
+
     /// Wakes the app's long-polling devices: their targets may have moved.
     pub fn changed(&self, app: &str) {
         let changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());

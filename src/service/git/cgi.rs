@@ -67,8 +67,23 @@ async fn run(state: Arc<State>, repo: String, request: Request) -> Result<Respon
     }
     let path = parts.uri.path();
     let service = path.rsplit('/').next().unwrap_or("");
+    // Two pushes to one app never interleave, whichever replica takes
+    // them: the second waits here until the first is answered.
+    let mut push_lock = None;
     if service == "git-receive-pack" {
         state.metrics.git_pushes.fetch_add(1, Ordering::Relaxed);
+        let lock = state.paths.repo_lock(&app);
+        let taken = tokio::task::spawn_blocking(move || lock_file(&lock)).await;
+        match taken {
+            Ok(Ok(file)) => push_lock = Some(file),
+            Ok(Err(e)) => {
+                return Err(
+                    ApiError::internal(format!("locking the app's repository: {e}"))
+                        .into_response(),
+                )
+            }
+            Err(e) => return Err(ApiError::internal(e).into_response()),
+        }
     }
     let header_text = |name: header::HeaderName| {
         parts
@@ -194,10 +209,26 @@ async fn run(state: Arc<State>, repo: String, request: Request) -> Result<Respon
     response = response.header("x-accel-buffering", "no");
     let first = bytes::Bytes::copy_from_slice(&head[rest_start..]);
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) })
-        .chain(ReaderStream::new(stdout));
+        .chain(ReaderStream::new(stdout))
+        // The push lock is held until git's answer is sent in full.
+        .map(move |chunk| {
+            let _held = &push_lock;
+            chunk
+        });
     response
         .body(Body::from_stream(stream))
         .map_err(|e| ApiError::internal(e).into_response())
+}
+
+/// Takes the exclusive lock on `path` (waiting for it), created if needed.
+fn lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    file.lock()?;
+    Ok(file)
 }
 
 /// Where the CGI header block ends: (end of headers, start of body).

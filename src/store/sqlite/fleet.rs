@@ -2,13 +2,37 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
-use serde::{Deserialize, Serialize};
+use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
 use crate::device::{Device, Report};
-use crate::rollout::{Phase, Rollout, RolloutState, Selector};
-use crate::store::{DeviceStore, Event, EventStore, RolloutStore, StoreError};
+use crate::rollout::Rollout;
+use crate::store::{
+    rollout_from, rollout_plan, DeviceStore, Event, EventStore, RolloutRow, RolloutStore,
+    StoreError,
+};
+
+const DEVICE_COLUMNS: &str = "uuid, app, name, device_type, key_hash, tags, pin_release, \
+     created_at_ms, last_seen_ms, report";
+
+fn device_from_row(row: &rusqlite::Row) -> rusqlite::Result<(Device, String)> {
+    let tags: String = row.get(5)?;
+    let report: String = row.get(9)?;
+    Ok((
+        Device {
+            uuid: row.get(0)?,
+            app: row.get(1)?,
+            name: row.get(2)?,
+            device_type: row.get(3)?,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            pin_release: row.get(6)?,
+            created_at_ms: row.get(7)?,
+            last_seen_ms: row.get(8)?,
+            report: serde_json::from_str(&report).unwrap_or_default(),
+        },
+        row.get::<_, String>(4)?,
+    ))
+}
 
 impl DeviceStore for SqliteStore {
     fn add_device(&mut self, device: &Device, key_hash: &str) -> Result<(), StoreError> {
@@ -32,29 +56,18 @@ impl DeviceStore for SqliteStore {
     }
 
     fn all_devices(&self) -> Result<Vec<(Device, String)>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT uuid, app, name, device_type, key_hash, tags, pin_release, created_at_ms,
-                    last_seen_ms, report FROM devices",
-        )?;
-        let rows = statement.query_map([], |row| {
-            let tags: String = row.get(5)?;
-            let report: String = row.get(9)?;
-            Ok((
-                Device {
-                    uuid: row.get(0)?,
-                    app: row.get(1)?,
-                    name: row.get(2)?,
-                    device_type: row.get(3)?,
-                    tags: serde_json::from_str(&tags).unwrap_or_default(),
-                    pin_release: row.get(6)?,
-                    created_at_ms: row.get(7)?,
-                    last_seen_ms: row.get(8)?,
-                    report: serde_json::from_str(&report).unwrap_or_default(),
-                },
-                row.get::<_, String>(4)?,
-            ))
-        })?;
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices");
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], device_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn device(&self, uuid: &str) -> Result<Option<(Device, String)>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, params![uuid], device_from_row)
+            .optional()?)
     }
 
     fn set_device_tags(
@@ -113,16 +126,6 @@ impl DeviceStore for SqliteStore {
     }
 }
 
-/// What of a rollout is stored as one JSON column: its plan.
-#[derive(Serialize, Deserialize)]
-struct Plan {
-    selector: Selector,
-    phases: Vec<Phase>,
-    error_threshold: u8,
-    min_finished: u32,
-    max_per_minute: Option<u32>,
-}
-
 impl RolloutStore for SqliteStore {
     fn create_rollout(&mut self, rollout: &Rollout) -> Result<i64, StoreError> {
         self.conn.execute(
@@ -132,7 +135,7 @@ impl RolloutStore for SqliteStore {
             params![
                 rollout.app,
                 rollout.release_id,
-                plan_json(rollout),
+                rollout_plan(rollout),
                 rollout.state.as_str(),
                 rollout.current_phase as i64,
                 rollout.phase_started_at_ms,
@@ -166,59 +169,27 @@ impl RolloutStore for SqliteStore {
         )?;
         let rows = statement.query_map([], |row| {
             let plan: String = row.get(3)?;
-            let state: String = row.get(4)?;
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
+                RolloutRow {
+                    id: row.get(0)?,
+                    app: row.get(1)?,
+                    release_id: row.get(2)?,
+                    state: row.get(4)?,
+                    current_phase: row.get(5)?,
+                    phase_started_at_ms: row.get(6)?,
+                    created_at_ms: row.get(7)?,
+                    reason: row.get(8)?,
+                },
                 plan,
-                state,
-                row.get::<_, i64>(5)?,
-                row.get::<_, i64>(6)?,
-                row.get::<_, i64>(7)?,
-                row.get::<_, Option<String>>(8)?,
             ))
         })?;
         let mut rollouts = Vec::new();
         for row in rows {
-            let (id, app, release_id, plan, state, current, started, created, reason) = row?;
-            let plan: Plan = serde_json::from_str(&plan).map_err(|_| StoreError::Corrupt {
-                field: "rollout plan",
-                value: plan.clone(),
-            })?;
-            let state = RolloutState::parse(&state).ok_or(StoreError::Corrupt {
-                field: "rollout state",
-                value: state.clone(),
-            })?;
-            rollouts.push(Rollout {
-                id,
-                app,
-                release_id,
-                selector: plan.selector,
-                phases: plan.phases,
-                error_threshold: plan.error_threshold,
-                min_finished: plan.min_finished,
-                max_per_minute: plan.max_per_minute,
-                state,
-                current_phase: current.max(0) as usize,
-                phase_started_at_ms: started,
-                created_at_ms: created,
-                reason,
-            });
+            let (stored, plan) = row?;
+            rollouts.push(rollout_from(stored, &plan)?);
         }
         Ok(rollouts)
     }
-}
-
-fn plan_json(rollout: &Rollout) -> String {
-    serde_json::to_string(&Plan {
-        selector: rollout.selector.clone(),
-        phases: rollout.phases.clone(),
-        error_threshold: rollout.error_threshold,
-        min_finished: rollout.min_finished,
-        max_per_minute: rollout.max_per_minute,
-    })
-    .unwrap_or_default()
 }
 
 impl EventStore for SqliteStore {

@@ -2,6 +2,7 @@
 //! `slipway releases` reads while a build writes.
 
 mod apps;
+mod build_log;
 mod fleet;
 mod releases;
 mod views;
@@ -15,7 +16,7 @@ use rusqlite::{params, Connection};
 use super::liveness::{self, Ownership};
 use super::migrations::MIGRATIONS;
 use super::StoreError;
-use crate::release::{now_ms, ImageStatus, Status};
+use crate::release::{now_ms, Status};
 
 pub struct SqliteStore {
     conn: Connection,
@@ -56,14 +57,19 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn mark_interrupted(&self) -> Result<(), StoreError> {
+    /// Running releases whose builder process is gone become interrupted.
+    fn mark_interrupted(&self) -> Result<Vec<i64>, StoreError> {
         let mut running = self
             .conn
             .prepare("SELECT id, hash FROM releases WHERE status = 'running'")?;
         let rows: Vec<(i64, String)> = running
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        let mut interrupted = Vec::new();
         for (id, hash) in rows {
+            if self.owned.contains_key(&id) {
+                continue;
+            }
             let abandoned =
                 liveness::is_abandoned(&self.locks, &hash).map_err(|source| StoreError::Io {
                     path: self.locks.clone(),
@@ -77,9 +83,15 @@ impl SqliteStore {
                     Some("the build process ended before the release was finished"),
                     now_ms(),
                 )?;
+                self.conn.execute(
+                    "INSERT INTO build_events (release_id, seq, event)
+                     SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM build_events WHERE release_id = ?1",
+                    params![id, super::END_OF_BUILD],
+                )?;
+                interrupted.push(id);
             }
         }
-        Ok(())
+        Ok(interrupted)
     }
 
     fn close(
@@ -89,13 +101,7 @@ impl SqliteStore {
         error: Option<&str>,
         ended_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let image_status = match status {
-            Status::Success => ImageStatus::Success,
-            Status::Failed | Status::Cancelled => ImageStatus::Cancelled,
-            Status::Interrupted | Status::Queued | Status::Running | Status::Unknown => {
-                ImageStatus::Interrupted
-            }
-        };
+        let image_status = super::closing_image_status(status);
         self.conn.execute(
             "UPDATE images SET status = ?2, ended_at_ms = COALESCE(ended_at_ms, ?3)
              WHERE release_id = ?1 AND status IN ('queued', 'running')",

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Debian's PostgreSQL, started, with a `slipway` role the scale-out tests
+# and benchmarks use (it creates a database per test). Idempotent; a
+# partial `apt-get update` failure is tolerated. Prints the URL to use.
+set -euo pipefail
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "setup-postgres: installing postgresql" >&2
+    apt-get update -qq >/dev/null 2>&1 || echo "setup-postgres: apt-get update reported errors; trying the install anyway" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
+    pg_createcluster "$version" main >/dev/null
+fi
+if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" && $4 == "online"' | grep -q .; then
+    pg_ctlcluster "$version" main start
+fi
+for _ in $(seq 1 30); do
+    su postgres -c "psql -Atqc 'select 1'" >/dev/null 2>&1 && break
+    sleep 1
+done
+su postgres -c "psql -Atqc \"select 1 from pg_roles where rolname = 'slipway'\"" | grep -q 1 ||
+    su postgres -c "psql -qc \"create role slipway login superuser password 'slipway'\"" >/dev/null
+echo "postgres://slipway:slipway@127.0.0.1:5432/postgres"

@@ -1,0 +1,158 @@
+//! The shared backend: PostgreSQL, for several `slipway serve` replicas on
+//! one database. Builds are owned through leases (`owner`,
+//! `lease_until_ms`) that the builder renews; a builder that dies stops
+//! renewing and any replica closes its release as interrupted. Changes
+//! other replicas must see are announced with `NOTIFY` on [`CHANNEL`]
+//! (delivered when the statement commits); see `service::replicas`.
+
+mod apps;
+mod build_log;
+mod fleet;
+pub mod migrations;
+mod releases;
+mod views;
+
+use std::cell::RefCell;
+
+use postgres::{Client, NoTls};
+
+use super::StoreError;
+use migrations::MIGRATIONS;
+
+/// The channel every change announcement goes out on.
+pub const CHANNEL: &str = "slipway";
+
+/// What a notification on [`CHANNEL`] says changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A release was queued or a build slot freed.
+    Queue,
+    /// Apps, targets or rollouts.
+    Fleet,
+    /// One device (added, changed, reported, deleted).
+    Device(String),
+    /// New stored events of a build.
+    Log(i64),
+}
+
+impl Change {
+    pub fn payload(&self) -> String {
+        match self {
+            Change::Queue => "queue".into(),
+            Change::Fleet => "fleet".into(),
+            Change::Device(uuid) => format!("device:{uuid}"),
+            Change::Log(release) => format!("log:{release}"),
+        }
+    }
+
+    pub fn parse(payload: &str) -> Option<Change> {
+        match payload {
+            "queue" => Some(Change::Queue),
+            "fleet" => Some(Change::Fleet),
+            _ => {
+                if let Some(uuid) = payload.strip_prefix("device:") {
+                    Some(Change::Device(uuid.to_string()))
+                } else {
+                    payload
+                        .strip_prefix("log:")
+                        .and_then(|id| id.parse().ok())
+                        .map(Change::Log)
+                }
+            }
+        }
+    }
+}
+
+pub struct PgStore {
+    /// In a cell: the store's read methods take `&self`, the client wants
+    /// `&mut` for every statement.
+    client: RefCell<Client>,
+    /// Who this process is in `releases.owner`.
+    owner: String,
+    /// How long a lease lasts without renewal.
+    lease_ms: i64,
+}
+
+/// A database URL as it may be shown: without its password.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl PgStore {
+    /// Connects to `url`, migrates the schema, and closes the releases of
+    /// builders whose lease ran out. `owner` names this process in leases.
+    pub fn open(url: &str, owner: &str, lease_ms: i64) -> Result<PgStore, StoreError> {
+        let database = redact(url);
+        let open_error = |source| StoreError::PgOpen {
+            database: database.clone(),
+            source,
+        };
+        let mut client = Client::connect(url, NoTls).map_err(open_error)?;
+        migrate(&mut client, &database)?;
+        let mut store = PgStore {
+            client: RefCell::new(client),
+            owner: owner.to_string(),
+            lease_ms: lease_ms.max(1000),
+        };
+        use super::ReleaseStore;
+        store.reap_abandoned()?;
+        Ok(store)
+    }
+
+    /// Runs `query` on the connection.
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        Ok(query(&mut self.client.borrow_mut())?)
+    }
+
+    /// Announces `change` to every replica (on commit).
+    fn notify(&self, change: Change) -> Result<(), StoreError> {
+        self.client
+            .borrow_mut()
+            .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &change.payload()])?;
+        Ok(())
+    }
+}
+
+/// Applies the migrations the database has not seen, one transaction each,
+/// under an advisory lock so two replicas starting at once do not race.
+fn migrate(client: &mut Client, database: &str) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock(7391001)", &[])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+    let version: i64 = match tx.query_opt("SELECT version FROM schema_version", &[])? {
+        Some(row) => row.try_get(0)?,
+        None => {
+            tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])?;
+            0
+        }
+    };
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::PgSchemaTooNew {
+            database: database.to_string(),
+            found: version,
+            known,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "UPDATE schema_version SET version = $1",
+            &[&(index as i64 + 1)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,469 @@
+//! Releases, images, the queue and builder leases in PostgreSQL.
+
+use postgres::Row;
+
+use super::{Change, PgStore};
+use crate::release::{
+    now_ms, ImageOutcome, ImageRecord, ImageStatus, NewImage, NewRelease, Release, ReleaseFilter,
+    SourceKind, Status,
+};
+use crate::store::{closing_image_status, ReleaseStore, StoreError};
+
+const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
+     started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms, source_url";
+
+/// Why a release whose builder vanished was closed.
+const ABANDONED: &str = "the builder stopped renewing its lease before the release was finished";
+
+fn release_from_row(row: &Row) -> Result<Release, StoreError> {
+    let source: String = row.try_get(4)?;
+    let status: String = row.try_get(5)?;
+    let device_types: String = row.try_get(6)?;
+    let started_at_ms: i64 = row.try_get(7)?;
+    let ended_at_ms: Option<i64> = row.try_get(8)?;
+    let source = SourceKind::parse(&source).ok_or(StoreError::Corrupt {
+        field: "source",
+        value: source.clone(),
+    })?;
+    let id: i64 = row.try_get(0)?;
+    let status = Status::parse(&status).unwrap_or_else(|| {
+        tracing::warn!(release = id, status, "unknown release status in the store");
+        Status::Unknown
+    });
+    let hooks: String = row.try_get(11)?;
+    let hooks = serde_json::from_str(&hooks).map_err(|_| StoreError::Corrupt {
+        field: "hooks",
+        value: hooks.clone(),
+    })?;
+    Ok(Release {
+        id,
+        hash: row.try_get(1)?,
+        app: row.try_get(2)?,
+        commit: row.try_get(3)?,
+        source,
+        status,
+        device_types: serde_json::from_str(&device_types).unwrap_or_default(),
+        started_at_ms,
+        ended_at_ms,
+        duration_ms: ended_at_ms.map(|end| end - started_at_ms),
+        composition: row.try_get(9)?,
+        hooks,
+        error: row.try_get(10)?,
+        queued_at_ms: row.try_get(12)?,
+        source_url: row.try_get(13)?,
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T, empty: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| empty.to_string())
+}
+
+impl PgStore {
+    fn close(
+        &mut self,
+        release: i64,
+        status: Status,
+        error: Option<&str>,
+        ended_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction()?;
+        tx.execute(
+            "UPDATE images SET status = $2, ended_at_ms = COALESCE(ended_at_ms, $3)
+             WHERE release_id = $1 AND status IN ('queued', 'running')",
+            &[
+                &release,
+                &closing_image_status(status).as_str(),
+                &ended_at_ms,
+            ],
+        )?;
+        let changed = tx.execute(
+            "UPDATE releases SET status = $2, error = $3, ended_at_ms = $4,
+                                 owner = NULL, lease_until_ms = NULL
+             WHERE id = $1",
+            &[&release, &status.as_str(), &error, &ended_at_ms],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(release));
+        }
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&super::CHANNEL, &Change::Queue.payload()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Claims one queued release, or says why not. The candidate row is
+    /// locked with `SKIP LOCKED` (builders never wait on each other's
+    /// candidates); the app's advisory lock then makes "one running build
+    /// per app" hold when two builders pick releases of one app at once.
+    fn try_claim(&mut self) -> Result<Claim, StoreError> {
+        let now = now_ms();
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction()?;
+        let candidate = tx.query_opt(
+            "SELECT id, app FROM releases r
+             WHERE status = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM releases o
+                               WHERE o.app = r.app AND o.status = 'running')
+             ORDER BY id LIMIT 1
+             FOR UPDATE SKIP LOCKED",
+            &[],
+        )?;
+        let Some(candidate) = candidate else {
+            return Ok(Claim::Empty);
+        };
+        let (id, app): (i64, String) = (candidate.try_get(0)?, candidate.try_get(1)?);
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&app])?;
+        let busy: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM releases WHERE app = $1 AND status = 'running')",
+                &[&app],
+            )?
+            .try_get(0)?;
+        if busy {
+            return Ok(Claim::Raced);
+        }
+        tx.execute(
+            "UPDATE releases SET status = 'running', started_at_ms = $2, owner = $3,
+                                 lease_until_ms = $4
+             WHERE id = $1 AND status = 'queued'",
+            &[&id, &now, &self.owner, &(now + self.lease_ms)],
+        )?;
+        tx.commit()?;
+        Ok(Claim::Claimed(id))
+    }
+}
+
+enum Claim {
+    Claimed(i64),
+    /// Another builder started a build of the same app meanwhile.
+    Raced,
+    Empty,
+}
+
+impl ReleaseStore for PgStore {
+    fn create_release(&mut self, new: &NewRelease) -> Result<Release, StoreError> {
+        let now = now_ms();
+        let row = self.client.borrow_mut().query_one(
+            "INSERT INTO releases (hash, app, commit_sha, source, status, device_types,
+                                   started_at_ms, composition, hooks, owner, lease_until_ms)
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10) RETURNING id",
+            &[
+                &new.hash,
+                &new.app,
+                &new.commit,
+                &new.source.as_str(),
+                &json(&new.device_types, "[]"),
+                &now,
+                &new.composition,
+                &json(&new.hooks, "[]"),
+                &self.owner,
+                &(now + self.lease_ms),
+            ],
+        )?;
+        self.get(row.try_get(0)?)
+    }
+
+    fn enqueue_release(&mut self, new: &NewRelease) -> Result<Release, StoreError> {
+        let now = now_ms();
+        let row = self.client.borrow_mut().query_one(
+            "INSERT INTO releases (hash, app, commit_sha, source, status, device_types,
+                                   started_at_ms, queued_at_ms, composition, hooks, source_url)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $6, $7, $8, $9) RETURNING id",
+            &[
+                &new.hash,
+                &new.app,
+                &new.commit,
+                &new.source.as_str(),
+                &json(&new.device_types, "[]"),
+                &now,
+                &new.composition,
+                &json(&new.hooks, "[]"),
+                &new.source_url,
+            ],
+        )?;
+        self.notify(Change::Queue)?;
+        self.get(row.try_get(0)?)
+    }
+
+    fn cancel_queued(&mut self, release: i64) -> Result<bool, StoreError> {
+        let changed = self.client.borrow_mut().execute(
+            "UPDATE releases SET status = 'cancelled', error = 'cancelled by the user',
+                                 ended_at_ms = $2
+             WHERE id = $1 AND status = 'queued'",
+            &[&release, &now_ms()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn claim_next(&mut self) -> Result<Option<Release>, StoreError> {
+        // A lost race leaves other apps' releases to try.
+        for _ in 0..4 {
+            match self.try_claim()? {
+                Claim::Claimed(id) => return Ok(Some(self.get(id)?)),
+                Claim::Raced => continue,
+                Claim::Empty => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    fn record_plan(&mut self, release: i64, new: &NewRelease) -> Result<Release, StoreError> {
+        self.client.borrow_mut().execute(
+            "UPDATE releases SET composition = $2, hooks = $3,
+                                 commit_sha = COALESCE($4, commit_sha)
+             WHERE id = $1",
+            &[&release, &new.composition, &json(&new.hooks, "[]"), &new.commit],
+        )?;
+        self.get(release)
+    }
+
+    fn add_image(&mut self, release: i64, image: &NewImage) -> Result<i64, StoreError> {
+        let command = image
+            .command
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok());
+        let row = self.client.borrow_mut().query_one(
+            "INSERT INTO images (release_id, service, device_type, arch, platform, status,
+                                 project_type, plugin, dockerfile, reference, command, builder)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            &[
+                &release,
+                &image.service,
+                &image.device_type,
+                &image.arch,
+                &image.platform,
+                &image.status.as_str(),
+                &image.project_type,
+                &image.plugin,
+                &image.dockerfile,
+                &image.reference,
+                &command,
+                &image.builder,
+            ],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+
+    fn start_image(&mut self, image: i64, at_ms: i64) -> Result<(), StoreError> {
+        self.client.borrow_mut().execute(
+            "UPDATE images SET status = 'running', started_at_ms = $2 WHERE id = $1",
+            &[&image, &at_ms],
+        )?;
+        Ok(())
+    }
+
+    fn finish_image(&mut self, image: i64, outcome: &ImageOutcome) -> Result<(), StoreError> {
+        self.client.borrow_mut().execute(
+            "UPDATE images SET status = $2, image_id = $3, size_bytes = $4, context_bytes = $5,
+                               log = $6, error = $7,
+                               started_at_ms = COALESCE(started_at_ms, $8), ended_at_ms = $9
+             WHERE id = $1",
+            &[
+                &image,
+                &outcome.status.as_str(),
+                &outcome.image_id,
+                &outcome.size_bytes,
+                &outcome.context_bytes,
+                &outcome.log,
+                &outcome.error,
+                &outcome.started_at_ms,
+                &outcome.ended_at_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_registry_reference(&mut self, image: i64, reference: &str) -> Result<(), StoreError> {
+        self.client.borrow_mut().execute(
+            "UPDATE images SET registry_reference = $2 WHERE id = $1",
+            &[&image, &reference],
+        )?;
+        Ok(())
+    }
+
+    fn save_log(&mut self, image: i64, log: &str) -> Result<(), StoreError> {
+        self.client.borrow_mut().execute(
+            "UPDATE images SET log = $2 WHERE id = $1 AND status IN ('queued', 'running')",
+            &[&image, &log],
+        )?;
+        Ok(())
+    }
+
+    fn finish_release(
+        &mut self,
+        release: i64,
+        status: Status,
+        error: Option<&str>,
+        ended_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.close(release, status, error, ended_at_ms)
+    }
+
+    fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError> {
+        let sql = format!(
+            "SELECT {RELEASE_COLUMNS} FROM releases
+             WHERE ($1::TEXT IS NULL OR app = $1) AND ($2::TEXT IS NULL OR status = $2)
+               AND ($3::TEXT IS NULL OR commit_sha LIKE $3 || '%')
+               AND ($4::TEXT IS NULL OR device_types LIKE '%\"' || $4 || '\"%')
+               AND ($5::BIGINT IS NULL OR started_at_ms >= $5)
+               AND ($6::BIGINT IS NULL OR started_at_ms < $6)
+               AND ($7::BIGINT IS NULL OR id < $7)
+             ORDER BY id DESC LIMIT $8"
+        );
+        let limit = filter.limit.map(i64::from);
+        let rows = self.read(|client| {
+            client.query(
+                &sql,
+                &[
+                    &filter.app,
+                    &filter.status.map(Status::as_str),
+                    &filter.commit,
+                    &filter.device_type,
+                    &filter.since_ms,
+                    &filter.until_ms,
+                    &filter.before_id,
+                    &limit,
+                ],
+            )
+        })?;
+        rows.iter().map(release_from_row).collect()
+    }
+
+    fn get(&self, id: i64) -> Result<Release, StoreError> {
+        let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = $1");
+        let row = self.read(|client| client.query_opt(&sql, &[&id]))?;
+        release_from_row(&row.ok_or(StoreError::NotFound(id))?)
+    }
+
+    fn images(&self, release: i64) -> Result<Vec<ImageRecord>, StoreError> {
+        let rows = self.read(|client| {
+            client.query(
+                "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
+                        dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
+                        started_at_ms, ended_at_ms, command, builder, registry_reference
+                 FROM images WHERE release_id = $1 ORDER BY service, arch",
+                &[&release],
+            )
+        })?;
+        rows.iter().map(image_from_row).collect()
+    }
+
+    fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
+        let rows = self.read(|client| {
+            client.query("SELECT status, COUNT(*) FROM releases GROUP BY status", &[])
+        })?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get(0)?;
+                Ok((
+                    Status::parse(&status).unwrap_or(Status::Unknown),
+                    row.try_get(1)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn renew_leases(&mut self, releases: &[i64]) -> Result<(), StoreError> {
+        if releases.is_empty() {
+            return Ok(());
+        }
+        let until = now_ms() + self.lease_ms;
+        self.client.borrow_mut().execute(
+            "UPDATE releases SET lease_until_ms = $3
+             WHERE id = ANY($1) AND owner = $2 AND status = 'running'",
+            &[&releases, &self.owner, &until],
+        )?;
+        Ok(())
+    }
+
+    fn reap_abandoned(&mut self) -> Result<Vec<i64>, StoreError> {
+        let now = now_ms();
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction()?;
+        let rows = tx.query(
+            "UPDATE releases SET status = 'interrupted', error = $2, ended_at_ms = $1,
+                                 owner = NULL, lease_until_ms = NULL
+             WHERE status = 'running' AND lease_until_ms < $1
+             RETURNING id",
+            &[&now, &ABANDONED],
+        )?;
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        tx.execute(
+            "UPDATE images SET status = 'interrupted', ended_at_ms = COALESCE(ended_at_ms, $2)
+             WHERE release_id = ANY($1) AND status IN ('queued', 'running')",
+            &[&ids, &now],
+        )?;
+        for id in &ids {
+            // The end marker watchers on any replica stop at.
+            tx.execute(
+                "INSERT INTO build_events (release_id, seq, event)
+                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2 FROM build_events WHERE release_id = $1",
+                &[id, &crate::store::END_OF_BUILD],
+            )?;
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&super::CHANNEL, &Change::Log(*id).payload()],
+            )?;
+        }
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&super::CHANNEL, &Change::Queue.payload()],
+        )?;
+        tx.commit()?;
+        for id in &ids {
+            tracing::info!(release = id, "builder lease expired: release interrupted");
+        }
+        Ok(ids)
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.client.borrow_mut().query_one("SELECT 1", &[])?;
+        Ok(())
+    }
+}
+
+fn image_from_row(row: &Row) -> Result<ImageRecord, StoreError> {
+    let status: String = row.try_get(5)?;
+    let started_at_ms: Option<i64> = row.try_get(15)?;
+    let ended_at_ms: Option<i64> = row.try_get(16)?;
+    let command: Option<String> = row.try_get(17)?;
+    let command = match command {
+        None => None,
+        Some(value) => Some(serde_json::from_str(&value).map_err(|_| StoreError::Corrupt {
+            field: "image command",
+            value: value.clone(),
+        })?),
+    };
+    Ok(ImageRecord {
+        id: row.try_get(0)?,
+        service: row.try_get(1)?,
+        device_type: row.try_get(2)?,
+        arch: row.try_get(3)?,
+        platform: row.try_get(4)?,
+        status: ImageStatus::parse(&status).unwrap_or(ImageStatus::Unknown),
+        project_type: row.try_get(6)?,
+        plugin: row.try_get(7)?,
+        dockerfile: row.try_get(8)?,
+        reference: row.try_get(9)?,
+        command,
+        builder: row.try_get(18)?,
+        image_id: row.try_get(10)?,
+        registry_reference: row.try_get(19)?,
+        size_bytes: row.try_get(11)?,
+        context_bytes: row.try_get(12)?,
+        log: row.try_get(13)?,
+        error: row.try_get(14)?,
+        started_at_ms,
+        ended_at_ms,
+        duration_ms: started_at_ms.zip(ended_at_ms).map(|(s, e)| e - s),
+    })
+}
