@@ -21,4 +21,7 @@ for _ in $(seq 1 30); do
 done
 su postgres -c "psql -Atqc \"select 1 from pg_roles where rolname = 'slipway'\"" | grep -q 1 ||
     su postgres -c "psql -qc \"create role slipway login superuser password 'slipway'\"" >/dev/null
+# Databases earlier test runs made (one per test) are of no further use.
+su postgres -c "psql -Atqc \"select datname from pg_database where datname like 'slipway\\_test\\_%'\"" |
+    while read -r name; do su postgres -c "dropdb --if-exists '$name'" >/dev/null 2>&1 || true; done
 echo "postgres://slipway:slipway@127.0.0.1:5432/postgres"

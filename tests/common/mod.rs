@@ -286,4 +286,5 @@ pub fn image_tag(run: &BuildRun, service: &str, arch: &str) -> String {
 }
 pub mod agent;
 pub mod browser;
+pub mod postgres;
 pub mod server;
