@@ -79,11 +79,16 @@ fn apps_tokens_and_targets(open: &Open) {
     ));
     assert!(store.webhook_secret("fleet").unwrap().is_none());
     store.set_webhook_secret("fleet", "s3cret").unwrap();
-    assert_eq!(store.webhook_secret("fleet").unwrap().as_deref(), Some("s3cret"));
+    assert_eq!(
+        store.webhook_secret("fleet").unwrap().as_deref(),
+        Some("s3cret")
+    );
 
     assert!(!store.has_admin_token().unwrap());
     store.add_token("hash-admin", &Scope::Admin).unwrap();
-    store.add_token("hash-app", &Scope::App("fleet".into())).unwrap();
+    store
+        .add_token("hash-app", &Scope::App("fleet".into()))
+        .unwrap();
     assert!(store.has_admin_token().unwrap());
     assert_eq!(store.token_scope("hash-admin").unwrap(), Some(Scope::Admin));
     assert_eq!(
@@ -105,7 +110,10 @@ fn the_queue_claims_the_oldest_one_per_app(open: &Open) {
     // x is busy: y's release goes first, then nothing.
     assert_eq!(store.claim_next().unwrap().unwrap().id, y1.id);
     assert!(store.claim_next().unwrap().is_none());
-    assert!(!store.cancel_queued(x1.id).unwrap(), "a running release is not queued");
+    assert!(
+        !store.cancel_queued(x1.id).unwrap(),
+        "a running release is not queued"
+    );
     store
         .finish_release(x1.id, Status::Success, None, x1.started_at_ms + 10)
         .unwrap();
@@ -148,7 +156,12 @@ fn a_release_and_its_images_round_trip(open: &Open) {
         .unwrap();
     // `web` never finished: closing the release cancels it.
     store
-        .finish_release(release.id, Status::Failed, Some("web failed"), release.started_at_ms + 2000)
+        .finish_release(
+            release.id,
+            Status::Failed,
+            Some("web failed"),
+            release.started_at_ms + 2000,
+        )
         .unwrap();
     let got = store.get(release.id).unwrap();
     assert_eq!(got.status, Status::Failed);
@@ -162,17 +175,25 @@ fn a_release_and_its_images_round_trip(open: &Open) {
     assert_eq!(a.size_bytes, Some(1234));
     assert_eq!(a.duration_ms, Some(1500));
     assert_eq!(a.log, "Step 1/2\nStep 2/2\n");
-    assert_eq!(a.registry_reference.as_deref(), Some("127.0.0.1:5000/fleet/api@sha256:feed"));
+    assert_eq!(
+        a.registry_reference.as_deref(),
+        Some("127.0.0.1:5000/fleet/api@sha256:feed")
+    );
     assert_eq!(a.builder.as_deref(), Some("buildkit"));
     assert_eq!(w.status, ImageStatus::Cancelled);
-    assert!(matches!(store.get(999_999), Err(StoreError::NotFound(999_999))));
+    assert!(matches!(
+        store.get(999_999),
+        Err(StoreError::NotFound(999_999))
+    ));
 }
 
 fn lists_filter_and_page(open: &Open) {
     let mut store = open();
     let mut ids = Vec::new();
     for (app, commit) in [("a", "aaaa1111"), ("b", "bbbb2222"), ("a", "aaaa3333")] {
-        let r = store.create_release(&new_release(app, Some(commit))).unwrap();
+        let r = store
+            .create_release(&new_release(app, Some(commit)))
+            .unwrap();
         store
             .finish_release(r.id, Status::Success, None, r.started_at_ms + 5)
             .unwrap();
@@ -180,12 +201,25 @@ fn lists_filter_and_page(open: &Open) {
     }
     let failed = store.create_release(&new_release("b", None)).unwrap();
     store
-        .finish_release(failed.id, Status::Failed, Some("no"), failed.started_at_ms + 5)
+        .finish_release(
+            failed.id,
+            Status::Failed,
+            Some("no"),
+            failed.started_at_ms + 5,
+        )
         .unwrap();
     let list = |filter: ReleaseFilter| -> Vec<i64> {
-        store.list(&filter).unwrap().into_iter().map(|r| r.id).collect()
+        store
+            .list(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
     };
-    assert_eq!(list(ReleaseFilter::default()), [failed.id, ids[2], ids[1], ids[0]]);
+    assert_eq!(
+        list(ReleaseFilter::default()),
+        [failed.id, ids[2], ids[1], ids[0]]
+    );
     let app_a = ReleaseFilter {
         app: Some("a".into()),
         ..Default::default()
@@ -232,9 +266,17 @@ fn views_save_replace_and_delete(open: &Open) {
     let first = store
         .save_view("failed", &serde_json::json!({"status": "failed"}))
         .unwrap();
-    store.save_view("arm", &serde_json::json!({"device_type": "raspberrypi4-64"})).unwrap();
+    store
+        .save_view(
+            "arm",
+            &serde_json::json!({"device_type": "raspberrypi4-64"}),
+        )
+        .unwrap();
     let again = store
-        .save_view("failed", &serde_json::json!({"status": "failed", "app": "x"}))
+        .save_view(
+            "failed",
+            &serde_json::json!({"status": "failed", "app": "x"}),
+        )
         .unwrap();
     assert_eq!(first.id, again.id, "the same name replaces the filter");
     let views = store.views().unwrap();
@@ -329,14 +371,25 @@ fn rollouts_and_the_audit_log(open: &Open) {
     for n in 0..5 {
         let app = if n % 2 == 0 { Some("fleet") } else { None };
         store
-            .record_event(app, "fleet.target", Some("x"), &serde_json::json!({ "n": n }))
+            .record_event(
+                app,
+                "fleet.target",
+                Some("x"),
+                &serde_json::json!({ "n": n }),
+            )
             .unwrap();
     }
     let events = store.events(Some("fleet"), None, 10).unwrap();
-    let ns: Vec<i64> = events.iter().map(|e| e.detail["n"].as_i64().unwrap()).collect();
+    let ns: Vec<i64> = events
+        .iter()
+        .map(|e| e.detail["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(ns, [4, 2, 0], "newest first, one app");
     let page = store.events(None, Some(events[0].id), 2).unwrap();
-    let ns: Vec<i64> = page.iter().map(|e| e.detail["n"].as_i64().unwrap()).collect();
+    let ns: Vec<i64> = page
+        .iter()
+        .map(|e| e.detail["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(ns, [3, 2]);
 }
 
@@ -344,23 +397,34 @@ fn build_events_are_read_after_a_number(open: &Open) {
     let mut store = open();
     let release = store.create_release(&new_release("fleet", None)).unwrap();
     let events: Vec<String> = (1..=5).map(|n| format!("{{\"n\":{n}}}")).collect();
-    store.append_build_events(release.id, 1, &events[..3]).unwrap();
-    store.append_build_events(release.id, 4, &events[3..]).unwrap();
+    store
+        .append_build_events(release.id, 1, &events[..3])
+        .unwrap();
+    store
+        .append_build_events(release.id, 4, &events[3..])
+        .unwrap();
     let read = store.build_events(release.id, 2, 2).unwrap();
     assert_eq!(read, [(3, events[2].clone()), (4, events[3].clone())]);
     assert!(store.build_events(release.id, 5, 10).unwrap().is_empty());
     assert!(
-        store.append_build_events(release.id, 5, &events[..1]).is_err(),
+        store
+            .append_build_events(release.id, 5, &events[..1])
+            .is_err(),
         "a number is written once"
     );
 }
 
 fn a_dead_builder_s_release_is_reaped(open: &Open) {
     let mut builder = open();
-    builder.enqueue_release(&new_release("fleet", None)).unwrap();
+    builder
+        .enqueue_release(&new_release("fleet", None))
+        .unwrap();
     let claimed = builder.claim_next().unwrap().unwrap();
     let mut other = open();
-    assert!(other.reap_abandoned().unwrap().is_empty(), "its builder is alive");
+    assert!(
+        other.reap_abandoned().unwrap().is_empty(),
+        "its builder is alive"
+    );
     builder.renew_leases(&[claimed.id]).unwrap();
     drop(builder);
     // SQLite: the lock went with the builder; PostgreSQL: its lease runs out.
@@ -435,10 +499,16 @@ fn postgres_refuses_a_schema_newer_than_it_knows() {
         .execute("UPDATE schema_version SET version = 999", &[])
         .unwrap();
     let error = PgStore::open(&url, "a", 15_000).err().expect("refused");
-    assert!(matches!(error, StoreError::PgSchemaTooNew { found: 999, .. }));
+    assert!(matches!(
+        error,
+        StoreError::PgSchemaTooNew { found: 999, .. }
+    ));
     let text = error.to_string();
     assert!(text.contains("newer than this slipway knows"), "{text}");
-    assert!(!text.contains(":slipway@"), "the password is not shown: {text}");
+    assert!(
+        !text.contains(":slipway@"),
+        "the password is not shown: {text}"
+    );
 }
 
 #[test]
@@ -449,7 +519,9 @@ fn concurrent_builders_claim_each_release_once_and_one_per_app() {
     let mut store = PgStore::open(&url, "setup", 15_000).unwrap();
     // 30 apps with one release each, and one app with 10.
     for n in 0..30 {
-        store.enqueue_release(&new_release(&format!("app-{n}"), None)).unwrap();
+        store
+            .enqueue_release(&new_release(&format!("app-{n}"), None))
+            .unwrap();
     }
     for _ in 0..10 {
         store.enqueue_release(&new_release("busy", None)).unwrap();

@@ -35,7 +35,12 @@ pub(crate) struct ServeArgs {
     max_upload_mib: u64,
     /// Keep the store and the queue in PostgreSQL (postgres://...), shared
     /// with other replicas; default: SQLite under the data dir.
-    #[arg(long, value_name = "URL", env = "SLIPWAY_DATABASE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SLIPWAY_DATABASE",
+        hide_env_values = true
+    )]
     database: Option<String>,
     /// What this replica does: `api` (requests, git pushes, devices),
     /// `builder` (builds queued releases), or `all`.
@@ -136,9 +141,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
             }
             eprintln!(
                 "slipway: serving on http://{} as {} (data in {})",
-                started.addr,
-                started.role,
-                shown
+                started.addr, started.role, shown
             );
         });
         tokio::select! {

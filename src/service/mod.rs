@@ -20,8 +20,8 @@ mod metrics;
 mod queue;
 mod render;
 mod replicas;
-mod stored_log;
 mod state;
+mod stored_log;
 mod watch;
 mod web;
 

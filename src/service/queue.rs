@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::hub::Update;
-use super::stored_log::StoredLog;
 use super::state::State;
+use super::stored_log::StoredLog;
 use crate::pipeline::{self, BuildEvent, BuildRequest, EventKind, PipelineError, QueuedRelease};
 use crate::release::{now_ms, Release, Status};
 use crate::source::git;

@@ -57,11 +57,8 @@ pub fn start(state: Arc<State>) {
 async fn check_health(state: Arc<State>) {
     let mut was = true;
     loop {
-        let answered = tokio::time::timeout(
-            HEALTH_EVERY * 3,
-            state.store.call(|store| store.ping()),
-        )
-        .await;
+        let answered =
+            tokio::time::timeout(HEALTH_EVERY * 3, state.store.call(|store| store.ping())).await;
         let healthy = matches!(answered, Ok(Ok(())));
         if healthy != was {
             if healthy {
@@ -130,7 +127,11 @@ async fn listen(state: Arc<State>, url: String) {
     }
 }
 
-async fn listen_once(state: &Arc<State>, url: &str, first: bool) -> Result<(), tokio_postgres::Error> {
+async fn listen_once(
+    state: &Arc<State>,
+    url: &str,
+    first: bool,
+) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
     let (payloads, mut received) = mpsc::unbounded_channel::<String>();
     let driver = tokio::spawn(async move {

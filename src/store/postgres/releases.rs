@@ -215,7 +215,12 @@ impl ReleaseStore for PgStore {
             "UPDATE releases SET composition = $2, hooks = $3,
                                  commit_sha = COALESCE($4, commit_sha)
              WHERE id = $1",
-            &[&release, &new.composition, &json(&new.hooks, "[]"), &new.commit],
+            &[
+                &release,
+                &new.composition,
+                &json(&new.hooks, "[]"),
+                &new.commit,
+            ],
         )?;
         self.get(release)
     }
@@ -438,10 +443,12 @@ fn image_from_row(row: &Row) -> Result<ImageRecord, StoreError> {
     let command: Option<String> = row.try_get(17)?;
     let command = match command {
         None => None,
-        Some(value) => Some(serde_json::from_str(&value).map_err(|_| StoreError::Corrupt {
-            field: "image command",
-            value: value.clone(),
-        })?),
+        Some(value) => Some(
+            serde_json::from_str(&value).map_err(|_| StoreError::Corrupt {
+                field: "image command",
+                value: value.clone(),
+            })?,
+        ),
     };
     Ok(ImageRecord {
         id: row.try_get(0)?,
