@@ -74,7 +74,7 @@ fn replicas_share_pushes_logs_builds_and_device_targets() {
     let git_dir = dir.path().join("git");
     let api_a = replica(&dir.path().join("a"), &database, &git_dir, "api");
     let api_b = replica(&dir.path().join("b"), &database, &git_dir, "api");
-    let mut builder_c = replica(&dir.path().join("c"), &database, &git_dir, "builder");
+    let builder_c = replica(&dir.path().join("c"), &database, &git_dir, "builder");
 
     // A builder answers its health only.
     let (status, _) = builder_c.get("/api/v1/apps", ADMIN);
@@ -206,7 +206,7 @@ fn device_pinned_through_a_is_seen_by_b(api_a: &Server, api_b: &Server, pin_to: 
     assert_eq!(status, 201, "{device}");
     let key = device["device_key"].as_str().unwrap().to_string();
     let uuid = device["uuid"].as_str().unwrap().to_string();
-    let etag = poll_until_known(&api_b, &key);
+    let etag = poll_until_known(api_b, &key);
     let waiting = {
         let (url, key) = (api_b.url.clone(), key.clone());
         std::thread::spawn(move || {
