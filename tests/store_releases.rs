@@ -260,7 +260,7 @@ fn a_first_version_database_is_migrated_and_keeps_its_releases() {
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 #[test]
