@@ -56,9 +56,15 @@ fn follow_log(server: &Server, id: i64) -> String {
         .unwrap()
 }
 
+/// A Dockerfile printing `NAME-tick-N` once a second; never cached (the
+/// engine keeps earlier runs' layers).
 fn ticking(name: &str, ticks: u32) -> String {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!(
-        "FROM busybox:slipway-amd64\nRUN for i in $(seq 1 {ticks}); do echo {name}-tick-$i; sleep 1; done\n"
+        "FROM busybox:slipway-amd64\nRUN echo {nonce} && for i in $(seq 1 {ticks}); do echo {name}-tick-$i; sleep 1; done\n"
     )
 }
 
@@ -193,7 +199,56 @@ fn replicas_share_pushes_logs_builds_and_device_targets() {
     );
     victim.kill();
 
-    // 4. A device polls B while its pin changes through A: B answers within a second.
+    // 4. A build on the surviving builder, cancelled through B (an API
+    // replica that does not build): the builder hears of it and stops.
+    let cancelling = {
+        let api = api_a.url.clone();
+        std::thread::spawn(move || {
+            let tar =
+                common::server::tar_of(&[("Dockerfile", ticking("cancel-me", 120).as_bytes())]);
+            Server::client()
+                .post(format!("{api}/api/v1/apps/web/releases"))
+                .bearer_auth(ADMIN)
+                .header("content-type", "application/x-tar")
+                .body(tar)
+                .send()
+                .unwrap()
+                .text()
+                .unwrap()
+        })
+    };
+    let doomed = wait_for_release(&api_a, "web", next);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !survivor.log_text().contains(&format!("release={doomed}")) {
+        assert!(Instant::now() < deadline, "release {doomed} never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let asked_at = Instant::now();
+    let (status, body) = api_b.post(
+        &format!("/api/v1/releases/{doomed}/cancel"),
+        ADMIN,
+        &json!({}),
+    );
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("cancelling")),
+        "{body}"
+    );
+    let closed = api_b.wait_closed(doomed, Duration::from_secs(30));
+    assert_eq!(closed["status"], "cancelled", "{closed}");
+    assert!(
+        asked_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked_at.elapsed()
+    );
+    let answer = cancelling.join().unwrap();
+    assert!(
+        answer.contains("\"cancelled\""),
+        "the upload's client is told: {answer}"
+    );
+
+    // 5. A device polls B while its pin changes through A: B answers within a second.
     device_pinned_through_a_is_seen_by_b(&api_a, &api_b, first);
 }
 

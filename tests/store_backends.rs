@@ -439,6 +439,48 @@ fn a_dead_builder_s_release_is_reaped(open: &Open) {
     other.ping().unwrap();
 }
 
+fn cancel_requests_reach_the_builder(open: &Open) {
+    let mut builder = open();
+    let queued = builder
+        .enqueue_release(&new_release("fleet", None))
+        .unwrap();
+    let mut api = open();
+    assert!(
+        !api.request_cancel(queued.id).unwrap(),
+        "queued: cancel_queued's job"
+    );
+    let running = builder.claim_next().unwrap().unwrap();
+    assert!(builder.renew_leases(&[running.id]).unwrap().is_empty());
+    assert!(api.request_cancel(running.id).unwrap());
+    assert_eq!(builder.renew_leases(&[running.id]).unwrap(), [running.id]);
+    builder
+        .finish_release(
+            running.id,
+            Status::Cancelled,
+            None,
+            running.started_at_ms + 1,
+        )
+        .unwrap();
+    assert!(
+        !api.request_cancel(running.id).unwrap(),
+        "closed: nothing to ask"
+    );
+}
+
+fn one_process_holds_a_named_lease(open: &Open) {
+    let mut store = open();
+    assert!(store.hold_lease("rollouts", "a", 1000).unwrap());
+    assert!(!store.hold_lease("rollouts", "b", 1000).unwrap());
+    assert!(store.hold_lease("rollouts", "a", 1000).unwrap(), "renewed");
+    assert!(store.hold_lease("other", "b", 1000).unwrap());
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(
+        store.hold_lease("rollouts", "b", 1000).unwrap(),
+        "taken over"
+    );
+    assert!(!store.hold_lease("rollouts", "a", 1000).unwrap());
+}
+
 /// Each check, once per backend.
 macro_rules! on_both_backends {
     ($($check:ident),* $(,)?) => {
@@ -486,6 +528,8 @@ on_both_backends!(
     rollouts_and_the_audit_log,
     build_events_are_read_after_a_number,
     a_dead_builder_s_release_is_reaped,
+    cancel_requests_reach_the_builder,
+    one_process_holds_a_named_lease,
 );
 
 #[test]

@@ -223,6 +223,7 @@ pub async fn serve(
         shared,
         owner,
         healthy: std::sync::atomic::AtomicBool::new(true),
+        leads_rollouts: std::sync::atomic::AtomicBool::new(!shared),
         log_wake: tokio::sync::broadcast::channel(1024).0,
         fleet,
         store,

@@ -87,13 +87,29 @@ async fn renew_leases(state: Arc<State>) {
         if running.is_empty() {
             continue;
         }
-        if let Err(error) = state
+        match state
             .store
             .call(move |store| store.renew_leases(&running))
             .await
         {
-            tracing::error!(%error, "could not renew build leases");
+            // Asked through another replica (its NOTIFY may have been missed).
+            Ok(cancelled) => cancelled.into_iter().for_each(|id| cancel_here(&state, id)),
+            Err(error) => tracing::error!(%error, "could not renew build leases"),
         }
+    }
+}
+
+/// Stops release `id` if this process builds it.
+fn cancel_here(state: &State, id: i64) {
+    let token = state
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
+    if let Some(token) = token {
+        tracing::info!(release = id, "cancelled through another replica");
+        token.cancel();
     }
 }
 
@@ -174,6 +190,7 @@ async fn listen_once(
                 Change::Device(uuid) => {
                     devices.insert(uuid);
                 }
+                Change::Cancel(release) => cancel_here(state, release),
             }
         }
         if fleet || !devices.is_empty() {

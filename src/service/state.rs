@@ -22,6 +22,9 @@ pub struct State {
     pub owner: String,
     /// Whether the database answered its last check (`/healthz`).
     pub healthy: std::sync::atomic::AtomicBool,
+    /// Whether this replica moves rollouts on (always, alone; the holder
+    /// of the `rollouts` lease among replicas).
+    pub leads_rollouts: std::sync::atomic::AtomicBool,
     /// Release ids with new stored events (from the database's NOTIFY).
     pub log_wake: tokio::sync::broadcast::Sender<i64>,
     /// Devices, targets and rollouts in memory (the poll path reads only this).

@@ -118,8 +118,16 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_app ON events (app, id);
     "#,
-    // 6: build events kept for watchers on other replicas (see BuildLogStore).
+    // 6: build events kept for watchers on other replicas (see
+    // BuildLogStore), cancel requests for builds other processes run, named
+    // leases (one rollout ticker among replicas).
     r#"
+    ALTER TABLE releases ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE leases (
+        name     TEXT    PRIMARY KEY,
+        owner    TEXT    NOT NULL,
+        until_ms INTEGER NOT NULL
+    );
     CREATE TABLE build_events (
         release_id INTEGER NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
         seq        INTEGER NOT NULL,

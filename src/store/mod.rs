@@ -136,7 +136,13 @@ pub trait ReleaseStore {
     fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError>;
     /// Tells the others this process still builds `releases` (PostgreSQL:
     /// pushes their leases on; SQLite: the process's file locks say it).
-    fn renew_leases(&mut self, releases: &[i64]) -> Result<(), StoreError>;
+    /// Returns those of them someone asked to cancel.
+    fn renew_leases(&mut self, releases: &[i64]) -> Result<Vec<i64>, StoreError>;
+    /// Asks whoever builds `release` to stop; false when it is not running.
+    fn request_cancel(&mut self, release: i64) -> Result<bool, StoreError>;
+    /// Takes or keeps the lease `name` for `ttl_ms` (one holder among
+    /// processes sharing the store); false while another holds it.
+    fn hold_lease(&mut self, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, StoreError>;
     /// Closes as `interrupted` every running release whose builder is gone
     /// (lease expired, or file lock free); returns their ids.
     fn reap_abandoned(&mut self) -> Result<Vec<i64>, StoreError>;

@@ -261,10 +261,17 @@ async fn report(
             Ok(())
         })
         .await?;
-    if status_moved {
+    // Among replicas only the rollout leader decides (it hears of this
+    // report through the store within its next tick).
+    let leads = state
+        .leads_rollouts
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if status_moved && leads {
         let changed = evaluate::evaluate_app(&state.fleet, &app, now);
         evaluate::persist(&state, changed).await;
         // A stopped rollout's reach depends on what devices run.
+        state.fleet.changed(&app);
+    } else if status_moved {
         state.fleet.changed(&app);
     }
     Ok(Json(json!({ "accepted": true })))

@@ -292,6 +292,17 @@ pub(crate) async fn cancel_release(
             .close(id, crate::service::hub::Update::Done(Box::new(done)));
         return Ok("cancelled");
     }
+    // Built by another replica: it hears of the request through the store.
+    if state.shared
+        && !state
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
+        && state.store.call(move |s| s.request_cancel(id)).await?
+    {
+        return Ok("cancelling");
+    }
     // Claimed a moment ago: its job registers its stop token right after.
     for _ in 0..50 {
         let token = state

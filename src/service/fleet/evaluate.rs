@@ -109,6 +109,39 @@ pub async fn persist(state: &State, changed: Vec<(Rollout, String)>) {
     }
 }
 
+/// The lease that makes one replica the one moving rollouts on.
+const ROLLOUT_LEASE: &str = "rollouts";
+/// How long it lasts unrenewed: a dead leader's successor takes over after it.
+const ROLLOUT_LEASE_MS: i64 = 5_000;
+
+/// Whether this replica moves rollouts on now: always alone; among
+/// replicas, the holder of the `rollouts` lease (renewed every tick), so
+/// two replicas never advance one phase twice.
+async fn lead_rollouts(state: &State) -> bool {
+    if !state.shared {
+        return true;
+    }
+    let owner = state.owner.clone();
+    let held = state
+        .store
+        .call(move |s| s.hold_lease(ROLLOUT_LEASE, &owner, ROLLOUT_LEASE_MS))
+        .await;
+    let leads = match held {
+        Ok(held) => held,
+        Err(error) => {
+            tracing::warn!(%error, "could not renew the rollout lease");
+            false
+        }
+    };
+    let was = state
+        .leads_rollouts
+        .swap(leads, std::sync::atomic::Ordering::Relaxed);
+    if leads != was {
+        tracing::info!(leads, "rollout ticker lease");
+    }
+    leads
+}
+
 pub async fn run_ticker(state: Arc<State>) {
     let mut ticks = 0u32;
     let mut written = std::collections::HashMap::new();
@@ -116,6 +149,9 @@ pub async fn run_ticker(state: Arc<State>) {
     loop {
         interval.tick().await;
         ticks = ticks.wrapping_add(1);
+        if !lead_rollouts(&state).await {
+            continue;
+        }
         let apps: Vec<String> = {
             let data = state.fleet.read();
             data.rollouts

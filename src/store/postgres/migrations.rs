@@ -23,7 +23,8 @@ pub const MIGRATIONS: &[&str] = &[
         queued_at_ms   BIGINT,
         source_url     TEXT,
         owner          TEXT,
-        lease_until_ms BIGINT
+        lease_until_ms BIGINT,
+        cancel_requested BOOLEAN NOT NULL DEFAULT FALSE
     );
     CREATE INDEX releases_by_app ON releases (app, id);
     CREATE INDEX releases_by_status ON releases (status);
@@ -107,6 +108,11 @@ pub const MIGRATIONS: &[&str] = &[
         detail  TEXT   NOT NULL
     );
     CREATE INDEX events_by_app ON events (app, id);
+    CREATE TABLE leases (
+        name     TEXT   PRIMARY KEY,
+        owner    TEXT   NOT NULL,
+        until_ms BIGINT NOT NULL
+    );
     CREATE TABLE build_events (
         release_id BIGINT NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
         seq        BIGINT NOT NULL,

@@ -33,6 +33,8 @@ pub enum Change {
     Device(String),
     /// New stored events of a build.
     Log(i64),
+    /// Someone asked to cancel a running build.
+    Cancel(i64),
 }
 
 impl Change {
@@ -42,6 +44,7 @@ impl Change {
             Change::Fleet => "fleet".into(),
             Change::Device(uuid) => format!("device:{uuid}"),
             Change::Log(release) => format!("log:{release}"),
+            Change::Cancel(release) => format!("cancel:{release}"),
         }
     }
 
@@ -51,12 +54,14 @@ impl Change {
             "fleet" => Some(Change::Fleet),
             _ => {
                 if let Some(uuid) = payload.strip_prefix("device:") {
-                    Some(Change::Device(uuid.to_string()))
-                } else {
-                    payload
-                        .strip_prefix("log:")
-                        .and_then(|id| id.parse().ok())
-                        .map(Change::Log)
+                    return Some(Change::Device(uuid.to_string()));
+                }
+                let (kind, id) = payload.split_once(':')?;
+                let id = id.parse().ok()?;
+                match kind {
+                    "log" => Some(Change::Log(id)),
+                    "cancel" => Some(Change::Cancel(id)),
+                    _ => None,
                 }
             }
         }

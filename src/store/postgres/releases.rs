@@ -371,17 +371,47 @@ impl ReleaseStore for PgStore {
             .collect()
     }
 
-    fn renew_leases(&mut self, releases: &[i64]) -> Result<(), StoreError> {
+    fn renew_leases(&mut self, releases: &[i64]) -> Result<Vec<i64>, StoreError> {
         if releases.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let until = now_ms() + self.lease_ms;
-        self.client.borrow_mut().execute(
+        let rows = self.client.borrow_mut().query(
             "UPDATE releases SET lease_until_ms = $3
-             WHERE id = ANY($1) AND owner = $2 AND status = 'running'",
+             WHERE id = ANY($1) AND owner = $2 AND status = 'running'
+             RETURNING id, cancel_requested",
             &[&releases, &self.owner, &until],
         )?;
-        Ok(())
+        let mut cancelled = Vec::new();
+        for row in rows {
+            if row.try_get::<_, bool>(1)? {
+                cancelled.push(row.try_get(0)?);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    fn request_cancel(&mut self, release: i64) -> Result<bool, StoreError> {
+        let changed = self.client.borrow_mut().execute(
+            "UPDATE releases SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
+            &[&release],
+        )?;
+        if changed == 1 {
+            self.notify(Change::Cancel(release))?;
+        }
+        Ok(changed == 1)
+    }
+
+    fn hold_lease(&mut self, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let held = self.client.borrow_mut().query_opt(
+            "INSERT INTO leases (name, owner, until_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
+             WHERE leases.owner = excluded.owner OR leases.until_ms < $4
+             RETURNING owner",
+            &[&name, &owner, &(now + ttl_ms), &now],
+        )?;
+        Ok(held.is_some())
     }
 
     fn reap_abandoned(&mut self) -> Result<Vec<i64>, StoreError> {

@@ -171,9 +171,45 @@ impl ReleaseStore for SqliteStore {
         Ok(())
     }
 
-    fn renew_leases(&mut self, _releases: &[i64]) -> Result<(), StoreError> {
-        // The file locks taken when the build started last as long as it.
-        Ok(())
+    fn renew_leases(&mut self, releases: &[i64]) -> Result<Vec<i64>, StoreError> {
+        // The file locks taken when the build started last as long as it;
+        // what is left to say is who asked to cancel.
+        let mut statement = self.conn.prepare_cached(
+            "SELECT cancel_requested FROM releases WHERE id = ?1 AND status = 'running'",
+        )?;
+        let mut cancelled = Vec::new();
+        for &id in releases {
+            let asked: Option<i64> = statement
+                .query_row(params![id], |row| row.get(0))
+                .optional()?;
+            if asked.is_some_and(|asked| asked != 0) {
+                cancelled.push(id);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    fn request_cancel(&mut self, release: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE releases SET cancel_requested = 1 WHERE id = ?1 AND status = 'running'",
+            params![release],
+        )? == 1)
+    }
+
+    fn hold_lease(&mut self, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let held = self
+            .conn
+            .query_row(
+                "INSERT INTO leases (name, owner, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
+                 WHERE leases.owner = excluded.owner OR leases.until_ms < ?4
+                 RETURNING owner",
+                params![name, owner, now + ttl_ms, now],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?;
+        Ok(held.is_some())
     }
 
     fn reap_abandoned(&mut self) -> Result<Vec<i64>, StoreError> {
