@@ -250,6 +250,54 @@ fn replicas_share_pushes_logs_builds_and_device_targets() {
 
     // 5. A device polls B while its pin changes through A: B answers within a second.
     device_pinned_through_a_is_seen_by_b(&api_a, &api_b, first);
+
+    // 6. Each replica answers for itself in /metrics.
+    let metrics = Server::client()
+        .get(format!("{}/metrics", survivor.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("slipway_replica_info{role=\"builder\",backend=\"postgres\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("slipway_database_up 1"), "{metrics}");
+
+    // 7. The database goes away: /healthz says so within seconds, and
+    // recovers when it is back (connections are made again).
+    let name = database.rsplit('/').next().unwrap().to_string();
+    let admin = std::env::var("SLIPWAY_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://slipway:slipway@127.0.0.1:5432/postgres".into());
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+    wait_for_health(&api_b, 503);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    wait_for_health(&api_b, 200);
+}
+
+fn wait_for_health(server: &Server, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = Server::client()
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/healthz stayed {status}, not {want}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn device_pinned_through_a_is_seen_by_b(api_a: &Server, api_b: &Server, pin_to: i64) {

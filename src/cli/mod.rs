@@ -205,6 +205,38 @@ pub(crate) struct StoreArgs {
     data_dir: Option<PathBuf>,
 }
 
+/// Which database holds the service's records.
+#[derive(Args, Clone)]
+pub(crate) struct DatabaseArgs {
+    /// The store in PostgreSQL (postgres://...), shared by `slipway serve`
+    /// replicas; default: SQLite under the data dir.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SLIPWAY_DATABASE",
+        hide_env_values = true
+    )]
+    pub(crate) database: Option<String>,
+}
+
+impl DatabaseArgs {
+    pub(crate) fn which(&self, store: &StoreArgs) -> anyhow::Result<slipway::store::Database> {
+        Ok(slipway::store::Database::from_url(
+            self.database.as_deref(),
+            store.dir()?,
+        )?)
+    }
+
+    /// The store, for reading.
+    pub(crate) fn open(
+        &self,
+        store: &StoreArgs,
+    ) -> anyhow::Result<Box<dyn slipway::store::Store + Send>> {
+        let owner = format!("cli:{}", std::process::id());
+        Ok(slipway::store::open(&self.which(store)?, &owner, 15_000)?)
+    }
+}
+
 impl StoreArgs {
     pub(crate) fn open(&self) -> anyhow::Result<slipway::release::SqliteStore> {
         Ok(slipway::release::SqliteStore::open(&self.dir()?)?)

@@ -6,9 +6,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::build::{seconds, summary};
-use super::{exit, table, StoreArgs};
+use super::{exit, table, DatabaseArgs, StoreArgs};
 use slipway::release::{format_ms, ReleaseFilter, Status};
-use slipway::store::{ReleaseStore, StoreError};
+use slipway::store::StoreError;
 
 #[derive(Args)]
 pub(crate) struct ReleasesArgs {
@@ -25,6 +25,8 @@ pub(crate) struct ReleasesArgs {
     json: bool,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -36,6 +38,8 @@ pub(crate) enum ReleaseCommand {
         json: bool,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
 }
 
@@ -52,7 +56,7 @@ pub(crate) fn list(args: ReleasesArgs) -> anyhow::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let store = args.store.open()?;
+    let store = args.database.open(&args.store)?;
     let releases = store.list(&ReleaseFilter {
         app: args.app,
         status,
@@ -95,8 +99,13 @@ pub(crate) fn list(args: ReleasesArgs) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn run(command: ReleaseCommand) -> anyhow::Result<u8> {
-    let ReleaseCommand::Show { id, json, store } = command;
-    let store = store.open()?;
+    let ReleaseCommand::Show {
+        id,
+        json,
+        store,
+        database,
+    } = command;
+    let store = database.open(&store)?;
     let release = match store.get(id) {
         Ok(release) => release,
         Err(StoreError::NotFound(id)) => {

@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{exit, PluginArgs, StoreArgs};
+use super::{exit, DatabaseArgs, PluginArgs, StoreArgs};
 use slipway::image::EngineConfig;
 use slipway::registry::Registry;
 use slipway::service::{self, Limits, Role, ServeConfig};
-use slipway::store::Database;
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
@@ -33,15 +32,6 @@ pub(crate) struct ServeArgs {
     /// The largest tar upload or git pack accepted, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 2048)]
     max_upload_mib: u64,
-    /// Keep the store and the queue in PostgreSQL (postgres://...), shared
-    /// with other replicas; default: SQLite under the data dir.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "SLIPWAY_DATABASE",
-        hide_env_values = true
-    )]
-    database: Option<String>,
     /// What this replica does: `api` (requests, git pushes, devices),
     /// `builder` (builds queued releases), or `all`.
     #[arg(long, value_enum, default_value = "all")]
@@ -58,6 +48,9 @@ pub(crate) struct ServeArgs {
     plugins: PluginArgs,
     #[command(flatten)]
     store: StoreArgs,
+    /// The store and the queue in PostgreSQL, shared with other replicas.
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -99,7 +92,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
         ..Limits::default()
     };
     let data_dir = args.store.dir()?;
-    let database = match Database::from_url(args.database.as_deref(), data_dir.clone()) {
+    let database = match args.database.which(&args.store) {
         Ok(database) => database,
         Err(e) => {
             eprintln!("error: {e}");

@@ -114,3 +114,48 @@ impl Metrics {
         out
     }
 }
+
+/// What one replica is and does right now (each replica answers for itself).
+pub struct ReplicaFacts<'a> {
+    pub role: &'a str,
+    pub backend: &'a str,
+    pub database_up: bool,
+    pub building: usize,
+    pub leads_rollouts: bool,
+}
+
+pub fn render_replica(facts: &ReplicaFacts) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP slipway_replica_info This replica's role and store backend."
+    );
+    let _ = writeln!(out, "# TYPE slipway_replica_info gauge");
+    let _ = writeln!(
+        out,
+        "slipway_replica_info{{role=\"{}\",backend=\"{}\"}} 1",
+        facts.role, facts.backend
+    );
+    for (name, help, value) in [
+        (
+            "slipway_database_up",
+            "Whether the database answered the last check.",
+            facts.database_up as usize,
+        ),
+        (
+            "slipway_builds_running_here",
+            "Builds this replica runs now.",
+            facts.building,
+        ),
+        (
+            "slipway_rollout_leader",
+            "Whether this replica moves rollouts on.",
+            facts.leads_rollouts as usize,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {value}");
+    }
+    out
+}

@@ -85,6 +85,17 @@ impl Role {
     }
 }
 
+impl Role {
+    /// As `--role` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Builder => "builder",
+            Role::All => "all",
+        }
+    }
+}
+
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -34,12 +34,24 @@ pub fn router() -> Router<Arc<State>> {
 
 /// `GET /metrics`.
 pub async fn metrics(Extract(state): Extract<Arc<State>>) -> Result<impl IntoResponse, ApiError> {
+    use std::sync::atomic::Ordering;
     let counts = state.store.call(|s| s.count_by_status()).await?;
+    let replica = crate::service::metrics::render_replica(&crate::service::metrics::ReplicaFacts {
+        role: state.config.role.as_str(),
+        backend: if state.shared { "postgres" } else { "sqlite" },
+        database_up: state.healthy.load(Ordering::Relaxed),
+        building: state
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len(),
+        leads_rollouts: state.leads_rollouts.load(Ordering::Relaxed),
+    });
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&counts),
+        state.metrics.render(&counts) + &replica,
     ))
 }

@@ -24,7 +24,7 @@ fn app_from_row(row: &Row) -> Result<App, StoreError> {
 
 impl AppStore for PgStore {
     fn create_app(&mut self, app: &App) -> Result<(), StoreError> {
-        let inserted = self.client.borrow_mut().execute(
+        let inserted = self.db()?.execute(
             "INSERT INTO apps (name, device_types, created_at_ms) VALUES ($1, $2, $3)",
             &[
                 &app.name,
@@ -55,7 +55,7 @@ impl AppStore for PgStore {
     }
 
     fn set_webhook_secret(&mut self, app: &str, secret: &str) -> Result<(), StoreError> {
-        let changed = self.client.borrow_mut().execute(
+        let changed = self.db()?.execute(
             "UPDATE apps SET webhook_secret = $2 WHERE name = $1",
             &[&app, &secret],
         )?;
@@ -81,7 +81,7 @@ impl AppStore for PgStore {
         release: Option<i64>,
         track_latest: bool,
     ) -> Result<(), StoreError> {
-        let changed = self.client.borrow_mut().execute(
+        let changed = self.db()?.execute(
             "UPDATE apps SET target_release = $2, track_latest = $3 WHERE name = $1",
             &[&app, &release, &track_latest],
         )?;
@@ -98,7 +98,7 @@ impl TokenStore for PgStore {
             Scope::Admin => ("admin", None),
             Scope::App(app) => ("app", Some(app.as_str())),
         };
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "INSERT INTO tokens (token_hash, scope, app, created_at_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (token_hash) DO NOTHING",
             &[&hash, &kind, &app, &now_ms()],

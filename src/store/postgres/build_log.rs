@@ -15,7 +15,7 @@ impl BuildLogStore for PgStore {
             return Ok(());
         }
         let seqs: Vec<i64> = (first_seq..).take(events.len()).collect();
-        let mut client = self.client.borrow_mut();
+        let mut client = self.db()?;
         let mut tx = client.transaction()?;
         tx.execute(
             "INSERT INTO build_events (release_id, seq, event)

@@ -43,7 +43,7 @@ impl PgStore {
         sql: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<u64, StoreError> {
-        let changed = self.client.borrow_mut().execute(sql, params)?;
+        let changed = self.db()?.execute(sql, params)?;
         self.notify(Change::Device(uuid.to_string()))?;
         Ok(changed)
     }
@@ -128,7 +128,7 @@ impl DeviceStore for PgStore {
         // heard, and the store keeps the latest of them.
         let (uuids, times): (Vec<&str>, Vec<i64>) =
             seen.iter().map(|(uuid, at)| (uuid.as_str(), *at)).unzip();
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "UPDATE devices d SET last_seen_ms = GREATEST(COALESCE(d.last_seen_ms, 0), s.at)
              FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS s (uuid, at) WHERE d.uuid = s.uuid",
             &[&uuids, &times],
@@ -139,7 +139,7 @@ impl DeviceStore for PgStore {
 
 impl RolloutStore for PgStore {
     fn create_rollout(&mut self, rollout: &Rollout) -> Result<i64, StoreError> {
-        let row = self.client.borrow_mut().query_one(
+        let row = self.db()?.query_one(
             "INSERT INTO rollouts (app, release_id, plan, state, current_phase,
                                    phase_started_at_ms, created_at_ms, reason)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -159,7 +159,7 @@ impl RolloutStore for PgStore {
     }
 
     fn update_rollout(&mut self, rollout: &Rollout) -> Result<(), StoreError> {
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "UPDATE rollouts SET state = $2, current_phase = $3, phase_started_at_ms = $4,
                                  reason = $5
              WHERE id = $1",
@@ -209,7 +209,7 @@ impl EventStore for PgStore {
         subject: Option<&str>,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "INSERT INTO events (at_ms, app, kind, subject, detail) VALUES ($1, $2, $3, $4, $5)",
             &[
                 &crate::release::now_ms(),

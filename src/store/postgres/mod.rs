@@ -72,6 +72,8 @@ pub struct PgStore {
     /// In a cell: the store's read methods take `&self`, the client wants
     /// `&mut` for every statement.
     client: RefCell<Client>,
+    /// To connect again after the connection broke (database restarted).
+    url: String,
     /// Who this process is in `releases.owner`.
     owner: String,
     /// How long a lease lasts without renewal.
@@ -105,6 +107,7 @@ impl PgStore {
         migrate(&mut client, &database)?;
         let mut store = PgStore {
             client: RefCell::new(client),
+            url: url.to_string(),
             owner: owner.to_string(),
             lease_ms: lease_ms.max(1000),
         };
@@ -113,18 +116,32 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The connection, made again first if it broke (the database
+    /// restarted, a proxy dropped it): one failed call, not a dead process.
+    fn db(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() {
+            tracing::warn!("database connection lost: connecting again");
+            *client = Client::connect(&self.url, NoTls).map_err(|source| StoreError::PgOpen {
+                database: redact(&self.url),
+                source,
+            })?;
+        }
+        Ok(client)
+    }
+
     /// Runs `query` on the connection.
     fn read<T>(
         &self,
         query: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        Ok(query(&mut self.client.borrow_mut())?)
+        let mut client = self.db()?;
+        Ok(query(&mut client)?)
     }
 
     /// Announces `change` to every replica (on commit).
     fn notify(&self, change: Change) -> Result<(), StoreError> {
-        self.client
-            .borrow_mut()
+        self.db()?
             .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &change.payload()])?;
         Ok(())
     }

@@ -66,7 +66,7 @@ impl PgStore {
         error: Option<&str>,
         ended_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.db()?;
         let mut tx = client.transaction()?;
         tx.execute(
             "UPDATE images SET status = $2, ended_at_ms = COALESCE(ended_at_ms, $3)
@@ -100,7 +100,7 @@ impl PgStore {
     /// per app" hold when two builders pick releases of one app at once.
     fn try_claim(&mut self) -> Result<Claim, StoreError> {
         let now = now_ms();
-        let mut client = self.client.borrow_mut();
+        let mut client = self.db()?;
         let mut tx = client.transaction()?;
         let candidate = tx.query_opt(
             "SELECT id, app FROM releases r
@@ -146,7 +146,7 @@ enum Claim {
 impl ReleaseStore for PgStore {
     fn create_release(&mut self, new: &NewRelease) -> Result<Release, StoreError> {
         let now = now_ms();
-        let row = self.client.borrow_mut().query_one(
+        let row = self.db()?.query_one(
             "INSERT INTO releases (hash, app, commit_sha, source, status, device_types,
                                    started_at_ms, composition, hooks, owner, lease_until_ms)
              VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -168,7 +168,7 @@ impl ReleaseStore for PgStore {
 
     fn enqueue_release(&mut self, new: &NewRelease) -> Result<Release, StoreError> {
         let now = now_ms();
-        let row = self.client.borrow_mut().query_one(
+        let row = self.db()?.query_one(
             "INSERT INTO releases (hash, app, commit_sha, source, status, device_types,
                                    started_at_ms, queued_at_ms, composition, hooks, source_url)
              VALUES ($1, $2, $3, $4, 'queued', $5, $6, $6, $7, $8, $9) RETURNING id",
@@ -189,7 +189,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn cancel_queued(&mut self, release: i64) -> Result<bool, StoreError> {
-        let changed = self.client.borrow_mut().execute(
+        let changed = self.db()?.execute(
             "UPDATE releases SET status = 'cancelled', error = 'cancelled by the user',
                                  ended_at_ms = $2
              WHERE id = $1 AND status = 'queued'",
@@ -211,7 +211,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn record_plan(&mut self, release: i64, new: &NewRelease) -> Result<Release, StoreError> {
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "UPDATE releases SET composition = $2, hooks = $3,
                                  commit_sha = COALESCE($4, commit_sha)
              WHERE id = $1",
@@ -230,7 +230,7 @@ impl ReleaseStore for PgStore {
             .command
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok());
-        let row = self.client.borrow_mut().query_one(
+        let row = self.db()?.query_one(
             "INSERT INTO images (release_id, service, device_type, arch, platform, status,
                                  project_type, plugin, dockerfile, reference, command, builder)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
@@ -253,7 +253,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn start_image(&mut self, image: i64, at_ms: i64) -> Result<(), StoreError> {
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "UPDATE images SET status = 'running', started_at_ms = $2 WHERE id = $1",
             &[&image, &at_ms],
         )?;
@@ -261,7 +261,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn finish_image(&mut self, image: i64, outcome: &ImageOutcome) -> Result<(), StoreError> {
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "UPDATE images SET status = $2, image_id = $3, size_bytes = $4, context_bytes = $5,
                                log = $6, error = $7,
                                started_at_ms = COALESCE(started_at_ms, $8), ended_at_ms = $9
@@ -282,7 +282,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn set_registry_reference(&mut self, image: i64, reference: &str) -> Result<(), StoreError> {
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "UPDATE images SET registry_reference = $2 WHERE id = $1",
             &[&image, &reference],
         )?;
@@ -290,7 +290,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn save_log(&mut self, image: i64, log: &str) -> Result<(), StoreError> {
-        self.client.borrow_mut().execute(
+        self.db()?.execute(
             "UPDATE images SET log = $2 WHERE id = $1 AND status IN ('queued', 'running')",
             &[&image, &log],
         )?;
@@ -376,7 +376,7 @@ impl ReleaseStore for PgStore {
             return Ok(Vec::new());
         }
         let until = now_ms() + self.lease_ms;
-        let rows = self.client.borrow_mut().query(
+        let rows = self.db()?.query(
             "UPDATE releases SET lease_until_ms = $3
              WHERE id = ANY($1) AND owner = $2 AND status = 'running'
              RETURNING id, cancel_requested",
@@ -392,7 +392,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn request_cancel(&mut self, release: i64) -> Result<bool, StoreError> {
-        let changed = self.client.borrow_mut().execute(
+        let changed = self.db()?.execute(
             "UPDATE releases SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
             &[&release],
         )?;
@@ -404,7 +404,7 @@ impl ReleaseStore for PgStore {
 
     fn hold_lease(&mut self, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let now = now_ms();
-        let held = self.client.borrow_mut().query_opt(
+        let held = self.db()?.query_opt(
             "INSERT INTO leases (name, owner, until_ms) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
              WHERE leases.owner = excluded.owner OR leases.until_ms < $4
@@ -416,7 +416,7 @@ impl ReleaseStore for PgStore {
 
     fn reap_abandoned(&mut self) -> Result<Vec<i64>, StoreError> {
         let now = now_ms();
-        let mut client = self.client.borrow_mut();
+        let mut client = self.db()?;
         let mut tx = client.transaction()?;
         let rows = tx.query(
             "UPDATE releases SET status = 'interrupted', error = $2, ended_at_ms = $1,
@@ -461,7 +461,7 @@ impl ReleaseStore for PgStore {
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {
-        self.client.borrow_mut().query_one("SELECT 1", &[])?;
+        self.db()?.query_one("SELECT 1", &[])?;
         Ok(())
     }
 }

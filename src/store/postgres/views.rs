@@ -12,7 +12,7 @@ impl ViewStore for PgStore {
     ) -> Result<SavedView, StoreError> {
         let now = now_ms();
         // Saving a view under an existing name replaces its filter.
-        let row = self.client.borrow_mut().query_one(
+        let row = self.db()?.query_one(
             "INSERT INTO views (name, filter, created_at_ms) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET filter = excluded.filter
              RETURNING id",
@@ -48,8 +48,7 @@ impl ViewStore for PgStore {
 
     fn delete_view(&mut self, id: i64) -> Result<bool, StoreError> {
         Ok(self
-            .client
-            .borrow_mut()
+            .db()?
             .execute("DELETE FROM views WHERE id = $1", &[&id])?
             > 0)
     }
