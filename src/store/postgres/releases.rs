@@ -189,12 +189,26 @@ impl ReleaseStore for PgStore {
     }
 
     fn cancel_queued(&mut self, release: i64) -> Result<bool, StoreError> {
-        let changed = self.db()?.execute(
+        let mut client = self.db()?;
+        let mut tx = client.transaction()?;
+        let changed = tx.execute(
             "UPDATE releases SET status = 'cancelled', error = 'cancelled by the user',
                                  ended_at_ms = $2
              WHERE id = $1 AND status = 'queued'",
             &[&release, &now_ms()],
         )?;
+        if changed == 1 {
+            // Watchers on any replica stop here: no build will write more.
+            tx.execute(
+                "INSERT INTO build_events (release_id, seq, event) VALUES ($1, 1, $2)",
+                &[&release, &crate::store::END_OF_BUILD],
+            )?;
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&super::CHANNEL, &Change::Log(release).payload()],
+            )?;
+        }
+        tx.commit()?;
         Ok(changed == 1)
     }
 
