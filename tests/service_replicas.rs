@@ -121,6 +121,57 @@ fn replicas_share_pushes_logs_builds_and_device_targets() {
         "C built it"
     );
 
+    // 2. Two pushes to one app at once, through A and through B: the
+    // second waits for the first (the per-app lock), then is refused
+    // because the branch moved meanwhile; nothing of it is built.
+    let stale = tempfile::tempdir().unwrap();
+    common::server::git(
+        Path::new("/"),
+        &[
+            "clone",
+            "-q",
+            project.path().to_str().unwrap(),
+            stale.path().to_str().unwrap(),
+        ],
+    );
+    std::fs::write(project.path().join("Dockerfile"), ticking("second", 3)).unwrap();
+    let winner = common::server::commit_all(project.path(), "second");
+    std::fs::write(stale.path().join("Dockerfile"), ticking("stale", 1)).unwrap();
+    let loser = common::server::commit_all(stale.path(), "stale");
+    let pushing = {
+        let (path, url) = (project.path().to_path_buf(), api_a.git_url("web", ADMIN));
+        std::thread::spawn(move || push(&path, &url, "HEAD:master"))
+    };
+    let second = wait_for_release(&api_a, "web", first);
+    let waited = push(stale.path(), &api_b.git_url("web", ADMIN), "HEAD:master");
+    assert!(!waited.status.success());
+    assert!(
+        waited.stderr_text().contains("moved to") && waited.stderr_text().contains("fetch"),
+        "{}",
+        waited.stderr_text()
+    );
+    let pushed = pushing.join().unwrap();
+    assert!(pushed.status.success(), "{}", pushed.stderr_text());
+    let closed = api_a.release(second);
+    assert_eq!(closed["status"], "success");
+    assert_eq!(closed["commit"], winner.as_str());
+    assert_eq!(
+        wait_for_release(&api_a, "web", 0),
+        second,
+        "no release of the stale push ({loser})"
+    );
+    let heads = common::server::git(
+        project.path(),
+        &[
+            "ls-remote",
+            &api_b.git_url("web", ADMIN),
+            "refs/heads/master",
+        ],
+    )
+    .stdout_text();
+    assert!(heads.starts_with(&winner), "{heads}");
+    let first = second;
+
     // 3. C killed mid-build: the release is interrupted within the lease
     // time, the push is told, and the next queued build runs on D.
     let builder_d = replica(&dir.path().join("d"), &database, &git_dir, "builder");

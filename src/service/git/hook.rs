@@ -112,6 +112,30 @@ pub async fn pre_receive(
 
     // The pushed objects are still in the quarantine: read them from there.
     let repo_path = state.paths.repo(&app.name);
+    // Pushes to one app are serialised (the per-app lock): one that waited
+    // for another may now be based on a ref that moved. Refuse it before
+    // building anything (git would refuse the ref update after the build).
+    let current = {
+        let (path, name) = (repo_path.clone(), update.name.clone());
+        tokio::task::spawn_blocking(move || {
+            git2::Repository::open_bare(&path)
+                .and_then(|repo| repo.refname_to_id(&name))
+                .map(|oid| oid.to_string())
+                .unwrap_or_else(|_| ZERO.to_string())
+        })
+        .await
+        .map_err(ApiError::internal)?
+    };
+    if current != update.old {
+        return Ok(finish(
+            1,
+            &format!(
+                "slipway: {} moved to {} while this push waited; fetch, then push again",
+                crate::source::unpack::printable(&update.name),
+                &current[..12.min(current.len())]
+            ),
+        ));
+    }
     let quarantine = hook.object_dir.as_deref().map(std::path::PathBuf::from);
     if let Some(dir) = &quarantine {
         let inside = dir
