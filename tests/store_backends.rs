@@ -235,6 +235,14 @@ fn lists_filter_and_page(open: &Open) {
         ..Default::default()
     };
     assert_eq!(list(by_commit), [ids[1]]);
+    let wildcard = ReleaseFilter {
+        commit: Some("%".into()),
+        ..Default::default()
+    };
+    assert!(
+        list(wildcard).is_empty(),
+        "a commit prefix is matched literally"
+    );
     let by_type = ReleaseFilter {
         device_type: Some("raspberrypi4-64".into()),
         limit: Some(2),

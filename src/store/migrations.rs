@@ -123,6 +123,7 @@ pub const MIGRATIONS: &[&str] = &[
     // leases (one rollout ticker among replicas).
     r#"
     ALTER TABLE releases ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX releases_by_app_status ON releases (app, status, id);
     CREATE TABLE leases (
         name     TEXT    PRIMARY KEY,
         owner    TEXT    NOT NULL,

@@ -12,6 +12,7 @@ pub mod liveness;
 mod migrations;
 pub mod open;
 pub mod postgres;
+mod release_query;
 mod rollout_row;
 pub mod shared;
 pub mod sqlite;
@@ -30,6 +31,7 @@ use crate::rollout::Rollout;
 
 pub use open::{open, open_shared, Database};
 pub use postgres::PgStore;
+pub use release_query::{list_tail, Param};
 pub use rollout_row::{rollout_from, rollout_plan, RolloutRow};
 pub use shared::SharedStore;
 pub use sqlite::SqliteStore;

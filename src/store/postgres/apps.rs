@@ -107,13 +107,11 @@ impl TokenStore for PgStore {
     }
 
     fn token_scope(&self, hash: &str) -> Result<Option<Scope>, StoreError> {
-        let row = self.read(|client| {
-            client.query_opt(
-                "SELECT token_hash, scope, app FROM tokens WHERE token_hash = $1",
-                &[&hash],
-            )
-        })?;
-        let Some(row) = row else {
+        let rows = self.query_prepared(
+            "SELECT token_hash, scope, app FROM tokens WHERE token_hash = $1",
+            &[&hash],
+        )?;
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
         let (stored, kind, app): (String, String, Option<String>) =

@@ -36,13 +36,11 @@ impl BuildLogStore for PgStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = self.read(|client| {
-            client.query(
-                "SELECT seq, event FROM build_events WHERE release_id = $1 AND seq > $2
-                 ORDER BY seq LIMIT $3",
-                &[&release, &after_seq, &i64::from(limit)],
-            )
-        })?;
+        let rows = self.query_prepared(
+            "SELECT seq, event FROM build_events WHERE release_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+            &[&release, &after_seq, &i64::from(limit)],
+        )?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect()

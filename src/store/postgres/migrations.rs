@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[&str] = &[
         cancel_requested BOOLEAN NOT NULL DEFAULT FALSE
     );
     CREATE INDEX releases_by_app ON releases (app, id);
+    CREATE INDEX releases_by_app_status ON releases (app, status, id);
     CREATE INDEX releases_by_status ON releases (status);
     CREATE INDEX releases_by_commit ON releases (commit_sha);
     CREATE INDEX releases_by_start ON releases (started_at_ms);

@@ -74,6 +74,9 @@ pub struct PgStore {
     client: RefCell<Client>,
     /// To connect again after the connection broke (database restarted).
     url: String,
+    /// Statements of the hot read paths, prepared once per connection
+    /// (saves a round trip per query).
+    prepared: RefCell<std::collections::HashMap<String, postgres::Statement>>,
     /// Who this process is in `releases.owner`.
     owner: String,
     /// How long a lease lasts without renewal.
@@ -108,6 +111,7 @@ impl PgStore {
         let mut store = PgStore {
             client: RefCell::new(client),
             url: url.to_string(),
+            prepared: RefCell::default(),
             owner: owner.to_string(),
             lease_ms: lease_ms.max(1000),
         };
@@ -126,8 +130,30 @@ impl PgStore {
                 database: redact(&self.url),
                 source,
             })?;
+            self.prepared.borrow_mut().clear();
         }
         Ok(client)
+    }
+
+    /// Runs a read through a statement prepared once per connection.
+    fn query_prepared(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        let mut client = self.db()?;
+        let known = self.prepared.borrow().get(sql).cloned();
+        let statement = match known {
+            Some(statement) => statement,
+            None => {
+                let statement = client.prepare(sql)?;
+                self.prepared
+                    .borrow_mut()
+                    .insert(sql.to_string(), statement.clone());
+                statement
+            }
+        };
+        Ok(client.query(&statement, params)?)
     }
 
     /// Runs `query` on the connection.

@@ -7,7 +7,7 @@ use crate::release::{
     now_ms, ImageOutcome, ImageRecord, ImageStatus, NewImage, NewRelease, Release, ReleaseFilter,
     SourceKind, Status,
 };
-use crate::store::{closing_image_status, ReleaseStore, StoreError};
+use crate::store::{closing_image_status, list_tail, Param, ReleaseStore, StoreError};
 
 const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
      started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms, source_url";
@@ -322,51 +322,37 @@ impl ReleaseStore for PgStore {
     }
 
     fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError> {
-        let sql = format!(
-            "SELECT {RELEASE_COLUMNS} FROM releases
-             WHERE ($1::TEXT IS NULL OR app = $1) AND ($2::TEXT IS NULL OR status = $2)
-               AND ($3::TEXT IS NULL OR commit_sha LIKE $3 || '%')
-               AND ($4::TEXT IS NULL OR device_types LIKE '%\"' || $4 || '\"%')
-               AND ($5::BIGINT IS NULL OR started_at_ms >= $5)
-               AND ($6::BIGINT IS NULL OR started_at_ms < $6)
-               AND ($7::BIGINT IS NULL OR id < $7)
-             ORDER BY id DESC LIMIT $8"
-        );
-        let limit = filter.limit.map(i64::from);
-        let rows = self.read(|client| {
-            client.query(
-                &sql,
-                &[
-                    &filter.app,
-                    &filter.status.map(Status::as_str),
-                    &filter.commit,
-                    &filter.device_type,
-                    &filter.since_ms,
-                    &filter.until_ms,
-                    &filter.before_id,
-                    &limit,
-                ],
-            )
-        })?;
+        let (tail, params) = list_tail(filter, |n| format!("${n}"));
+        let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases{tail}");
+        let values: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+            .into_iter()
+            .map(|param| -> Box<dyn postgres::types::ToSql + Sync> {
+                match param {
+                    Param::Text(text) => Box::new(text),
+                    Param::Int(n) => Box::new(n),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            values.iter().map(|value| value.as_ref()).collect();
+        let rows = self.query_prepared(&sql, &refs)?;
         rows.iter().map(release_from_row).collect()
     }
 
     fn get(&self, id: i64) -> Result<Release, StoreError> {
         let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = $1");
-        let row = self.read(|client| client.query_opt(&sql, &[&id]))?;
-        release_from_row(&row.ok_or(StoreError::NotFound(id))?)
+        let rows = self.query_prepared(&sql, &[&id])?;
+        release_from_row(rows.first().ok_or(StoreError::NotFound(id))?)
     }
 
     fn images(&self, release: i64) -> Result<Vec<ImageRecord>, StoreError> {
-        let rows = self.read(|client| {
-            client.query(
-                "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
-                        dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
-                        started_at_ms, ended_at_ms, command, builder, registry_reference
-                 FROM images WHERE release_id = $1 ORDER BY service, arch",
-                &[&release],
-            )
-        })?;
+        let rows = self.query_prepared(
+            "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
+                    dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
+                    started_at_ms, ended_at_ms, command, builder, registry_reference
+             FROM images WHERE release_id = $1 ORDER BY service, arch",
+            &[&release],
+        )?;
         rows.iter().map(image_from_row).collect()
     }
 

@@ -7,7 +7,7 @@ use crate::release::{
     now_ms, ImageOutcome, ImageRecord, ImageStatus, NewImage, NewRelease, Release, ReleaseFilter,
     SourceKind, Status,
 };
-use crate::store::{ReleaseStore, StoreError};
+use crate::store::{list_tail, Param, ReleaseStore, StoreError};
 
 const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
      started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms, source_url";
@@ -311,30 +311,14 @@ impl ReleaseStore for SqliteStore {
     }
 
     fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError> {
-        let sql = format!(
-            "SELECT {RELEASE_COLUMNS} FROM releases
-             WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR commit_sha LIKE ?3 || '%')
-               AND (?4 IS NULL OR device_types LIKE '%\"' || ?4 || '\"%')
-               AND (?5 IS NULL OR started_at_ms >= ?5)
-               AND (?6 IS NULL OR started_at_ms < ?6)
-               AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?8"
-        );
-        let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map(
-            params![
-                filter.app,
-                filter.status.map(Status::as_str),
-                filter.commit,
-                filter.device_type,
-                filter.since_ms,
-                filter.until_ms,
-                filter.before_id,
-                filter.limit.map(i64::from).unwrap_or(-1)
-            ],
-            release_from_row,
-        )?;
+        let (tail, params) = list_tail(filter, |n| format!("?{n}"));
+        let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases{tail}");
+        let values = params.into_iter().map(|param| match param {
+            Param::Text(text) => rusqlite::types::Value::Text(text),
+            Param::Int(n) => rusqlite::types::Value::Integer(n),
+        });
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values), release_from_row)?;
         let mut releases = Vec::new();
         for row in rows {
             releases.push(row??);
