@@ -133,7 +133,9 @@ def release_list():
     stop(process)
     auth = f'["Authorization"] = "Bearer {TOKEN}"'
     page = wrk_script("list", f'request = function() return wrk.format("GET", "/api/v1/releases?limit=50", {{{auth}}}) end')
-    filtered = wrk_script("filtered", f'request = function() return wrk.format("GET", "/api/v1/releases?limit=50&app=app-3&status=failed", {{{auth}}}) end')
+    # app-10's releases are all failed (50 rows); app-3 has no failed one (an empty answer: the worst case for a scan).
+    filtered = wrk_script("filtered", f'request = function() return wrk.format("GET", "/api/v1/releases?limit=50&app=app-10&status=failed", {{{auth}}}) end')
+    empty = wrk_script("empty", f'request = function() return wrk.format("GET", "/api/v1/releases?limit=50&app=app-3&status=failed", {{{auth}}}) end')
     constant = wrk_script("constant", 'request = function() return wrk.format("GET", "/healthz") end')
     for name, extra in [("SQLite", []), ("PostgreSQL", ["--database", database])]:
         port, process = serve(f"{'sqlite' if not extra else 'pg'}-list", *extra)
@@ -141,7 +143,8 @@ def release_list():
         assert status == 200 and len(json.loads(text)["releases"]) == 50, text[:200]
         result(wrk(page, port, 8))  # warm-up
         show(f"{name}: newest 50", *result(wrk(page, port, 8)))
-        show(f"{name}: app + status filter, 50", *result(wrk(filtered, port, 8)))
+        show(f"{name}: app + status filter, 50 rows", *result(wrk(filtered, port, 8)))
+        show(f"{name}: app + status filter, no row", *result(wrk(empty, port, 8)))
         show(f"{name}: GET /healthz (constant route, same server)", *result(wrk(constant, port, 8)))
         stop(process)
 
@@ -192,14 +195,47 @@ end""")
     show("GET /healthz on A (constant route)", *result(wrk(constant, a, 64)))
 
 
+def second_engine():
+    """A second Docker engine on this machine (own data root and socket, no
+    bridge network) with the local base image: the second builder's engine."""
+    sock = f"{work}/docker2.sock"
+    subprocess.Popen(["dockerd", "--data-root", f"{work}/docker2", "--exec-root", f"{work}/docker2-exec",
+                      "-H", f"unix://{sock}", "--pidfile", f"{work}/docker2.pid", "--bridge", "none",
+                      "--iptables=false", "--ip-masq=false"],
+                     stdout=open(f"{work}/docker2.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    for _ in range(300):
+        if subprocess.run(["docker", "-H", f"unix://{sock}", "version"], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise SystemExit(f"the second engine did not start: see {work}/docker2.log")
+    save = subprocess.Popen(["docker", "save", "busybox:slipway-amd64"], stdout=subprocess.PIPE)
+    subprocess.run(["docker", "-H", f"unix://{sock}", "load", "-q"], stdin=save.stdout, check=True,
+                   stdout=subprocess.DEVNULL)
+    save.wait()
+    return f"unix://{sock}"
+
+
+def stop_second_engine():
+    try:
+        with open(f"{work}/docker2.pid") as f:
+            os.kill(int(f.read().strip()), 15)
+        time.sleep(2)
+    except (OSError, ValueError):
+        pass
+
+
 def build_throughput():
-    print(f"build throughput, {BUILDS} releases of {BUILDS} apps, each a 3 s build; builders run one build at a time")
+    print(f"build throughput, {BUILDS} releases of {BUILDS} apps, each a 3 s build; builders run one build at a time;"
+          " the second builder on a second engine")
+    engine2 = second_engine()
     for builders in (1, 2):
         database = fresh_database(f"slipway_bench_builds_{builders}")
         git_dir = f"{work}/builds-git-{builders}"
         api, _ = serve(f"builds-api-{builders}", "--role", "api", "--database", database, "--git-dir", git_dir)
         workers = [serve(f"builds-{builders}-{n}", "--role", "builder", "--concurrency", "1",
-                         "--database", database, "--git-dir", git_dir)[1] for n in range(builders)]
+                         "--database", database, "--git-dir", git_dir,
+                         *(["--engine", f"amd64={engine2}"] if n == 1 else []))[1] for n in range(builders)]
         for n in range(BUILDS):
             call(api, "POST", "/api/v1/apps", {"name": f"app{n}", "device_types": ["intel-nuc"]})
         outcomes = [None] * BUILDS
@@ -217,6 +253,7 @@ def build_throughput():
         print(f"  {builders} builder replica(s): {BUILDS} releases in {took:5.1f} s = {BUILDS / took * 60:5.1f} releases/min")
         for process in workers:
             stop(process)
+    stop_second_engine()
 
 
 try:
