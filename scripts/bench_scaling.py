@@ -186,12 +186,12 @@ end""")
   return wrk.format("GET", "/healthz", {["If-None-Match"] = '"ok"'})
 end""")
     result(wrk(poll, a, 64))  # warm-up
-    show("one replica (A), 64 connections", *result(wrk(poll, a, 64)))
-    both = [wrk(poll, a, 32), wrk(poll, b, 32)]
-    rates = [result(p) for p in both]
-    show("two replicas (A + B), 32 connections each: A", *rates[0])
-    show("two replicas (A + B), 32 connections each: B", *rates[1])
-    print(f"  two replicas together: {rates[0][0] + rates[1][0]:.0f} req/s")
+    # The same load generator both times: two wrk processes of 32 connections.
+    for name, ports in [("one replica", (a, a)), ("two replicas", (a, b))]:
+        rates = [result(p) for p in [wrk(poll, port, 32) for port in ports]]
+        show(f"{name}: load 1 -> {'A' if ports[0] == a else 'B'}", *rates[0])
+        show(f"{name}: load 2 -> {'A' if ports[1] == a else 'B'}", *rates[1])
+        print(f"  {name} together: {rates[0][0] + rates[1][0]:.0f} req/s")
     show("GET /healthz on A (constant route)", *result(wrk(constant, a, 64)))
 
 
