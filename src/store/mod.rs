@@ -14,6 +14,7 @@ pub mod open;
 pub mod postgres;
 mod release_query;
 mod rollout_row;
+pub mod rows;
 pub mod shared;
 pub mod sqlite;
 

@@ -1,26 +1,13 @@
 //! Apps and access tokens in PostgreSQL.
 
 use postgres::error::SqlState;
-use postgres::Row;
 
 use super::{Change, PgStore};
 use crate::access::Scope;
 use crate::app::App;
 use crate::release::now_ms;
+use crate::store::rows::{app_from, APP_COLUMNS};
 use crate::store::{AppStore, StoreError, TokenStore};
-
-const APP_COLUMNS: &str = "name, device_types, created_at_ms, target_release, track_latest";
-
-fn app_from_row(row: &Row) -> Result<App, StoreError> {
-    let device_types: String = row.try_get(1)?;
-    Ok(App {
-        name: row.try_get(0)?,
-        device_types: serde_json::from_str(&device_types).unwrap_or_default(),
-        created_at_ms: row.try_get(2)?,
-        target_release: row.try_get(3)?,
-        track_latest: row.try_get(4)?,
-    })
-}
 
 impl AppStore for PgStore {
     fn create_app(&mut self, app: &App) -> Result<(), StoreError> {
@@ -45,13 +32,13 @@ impl AppStore for PgStore {
     fn app(&self, name: &str) -> Result<Option<App>, StoreError> {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE name = $1");
         let row = self.read(|client| client.query_opt(&sql, &[&name]))?;
-        row.as_ref().map(app_from_row).transpose()
+        row.as_ref().map(|row| app_from(row)).transpose()
     }
 
     fn apps(&self) -> Result<Vec<App>, StoreError> {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY name");
         let rows = self.read(|client| client.query(&sql, &[]))?;
-        rows.iter().map(app_from_row).collect()
+        rows.iter().map(|row| app_from(row)).collect()
     }
 
     fn set_webhook_secret(&mut self, app: &str, secret: &str) -> Result<(), StoreError> {

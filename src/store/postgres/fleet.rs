@@ -3,37 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use postgres::Row;
-
 use super::{Change, PgStore};
 use crate::device::{Device, Report};
 use crate::rollout::Rollout;
-use crate::store::{
-    rollout_from, rollout_plan, DeviceStore, Event, EventStore, RolloutRow, RolloutStore,
-    StoreError,
+use crate::store::rows::{
+    device_from, event_from, rollout_from_row, DEVICE_COLUMNS, EVENT_COLUMNS, ROLLOUT_COLUMNS,
 };
-
-const DEVICE_COLUMNS: &str = "uuid, app, name, device_type, key_hash, tags, pin_release, \
-     created_at_ms, last_seen_ms, report";
-
-fn device_from_row(row: &Row) -> Result<(Device, String), StoreError> {
-    let tags: String = row.try_get(5)?;
-    let report: String = row.try_get(9)?;
-    Ok((
-        Device {
-            uuid: row.try_get(0)?,
-            app: row.try_get(1)?,
-            name: row.try_get(2)?,
-            device_type: row.try_get(3)?,
-            tags: serde_json::from_str(&tags).unwrap_or_default(),
-            pin_release: row.try_get(6)?,
-            created_at_ms: row.try_get(7)?,
-            last_seen_ms: row.try_get(8)?,
-            report: serde_json::from_str(&report).unwrap_or_default(),
-        },
-        row.try_get(4)?,
-    ))
-}
+use crate::store::{rollout_plan, DeviceStore, Event, EventStore, RolloutStore, StoreError};
 
 impl PgStore {
     /// Runs a statement about one device and announces the device changed.
@@ -74,13 +50,13 @@ impl DeviceStore for PgStore {
     fn all_devices(&self) -> Result<Vec<(Device, String)>, StoreError> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices");
         let rows = self.read(|client| client.query(&sql, &[]))?;
-        rows.iter().map(device_from_row).collect()
+        rows.iter().map(|row| device_from(row)).collect()
     }
 
     fn device(&self, uuid: &str) -> Result<Option<(Device, String)>, StoreError> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = $1");
         let row = self.read(|client| client.query_opt(&sql, &[&uuid]))?;
-        row.as_ref().map(device_from_row).transpose()
+        row.as_ref().map(|row| device_from(row)).transpose()
     }
 
     fn set_device_tags(
@@ -175,29 +151,9 @@ impl RolloutStore for PgStore {
     }
 
     fn all_rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
-        let rows = self.read(|client| {
-            client.query(
-                "SELECT id, app, release_id, plan, state, current_phase, phase_started_at_ms,
-                        created_at_ms, reason FROM rollouts ORDER BY id",
-                &[],
-            )
-        })?;
-        rows.iter()
-            .map(|row| {
-                let plan: String = row.try_get(3)?;
-                let stored = RolloutRow {
-                    id: row.try_get(0)?,
-                    app: row.try_get(1)?,
-                    release_id: row.try_get(2)?,
-                    state: row.try_get(4)?,
-                    current_phase: row.try_get(5)?,
-                    phase_started_at_ms: row.try_get(6)?,
-                    created_at_ms: row.try_get(7)?,
-                    reason: row.try_get(8)?,
-                };
-                rollout_from(stored, &plan)
-            })
-            .collect()
+        let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts ORDER BY id");
+        let rows = self.read(|client| client.query(&sql, &[]))?;
+        rows.iter().map(|row| rollout_from_row(row)).collect()
     }
 }
 
@@ -228,26 +184,13 @@ impl EventStore for PgStore {
         before_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
-        let rows = self.read(|client| {
-            client.query(
-                "SELECT id, at_ms, app, kind, subject, detail FROM events
-                 WHERE ($1::TEXT IS NULL OR app = $1) AND ($2::BIGINT IS NULL OR id < $2)
-                 ORDER BY id DESC LIMIT $3",
-                &[&app, &before_id, &i64::from(limit)],
-            )
-        })?;
-        rows.iter()
-            .map(|row| {
-                let detail: String = row.try_get(5)?;
-                Ok(Event {
-                    id: row.try_get(0)?,
-                    at_ms: row.try_get(1)?,
-                    app: row.try_get(2)?,
-                    kind: row.try_get(3)?,
-                    subject: row.try_get(4)?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .collect()
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE ($1::TEXT IS NULL OR app = $1) AND ($2::BIGINT IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows =
+            self.read(|client| client.query(&sql, &[&app, &before_id, &i64::from(limit)]))?;
+        rows.iter().map(|row| event_from(row)).collect()
     }
 }

@@ -1,58 +1,14 @@
 //! Releases, images, the queue and builder leases in PostgreSQL.
 
-use postgres::Row;
-
 use super::{Change, PgStore};
 use crate::release::{
-    now_ms, ImageOutcome, ImageRecord, ImageStatus, NewImage, NewRelease, Release, ReleaseFilter,
-    SourceKind, Status,
+    now_ms, ImageOutcome, ImageRecord, NewImage, NewRelease, Release, ReleaseFilter, Status,
 };
+use crate::store::rows::{image_from, release_from, IMAGE_COLUMNS, RELEASE_COLUMNS};
 use crate::store::{closing_image_status, list_tail, Param, ReleaseStore, StoreError};
-
-const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
-     started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms, source_url";
 
 /// Why a release whose builder vanished was closed.
 const ABANDONED: &str = "the builder stopped renewing its lease before the release was finished";
-
-fn release_from_row(row: &Row) -> Result<Release, StoreError> {
-    let source: String = row.try_get(4)?;
-    let status: String = row.try_get(5)?;
-    let device_types: String = row.try_get(6)?;
-    let started_at_ms: i64 = row.try_get(7)?;
-    let ended_at_ms: Option<i64> = row.try_get(8)?;
-    let source = SourceKind::parse(&source).ok_or(StoreError::Corrupt {
-        field: "source",
-        value: source.clone(),
-    })?;
-    let id: i64 = row.try_get(0)?;
-    let status = Status::parse(&status).unwrap_or_else(|| {
-        tracing::warn!(release = id, status, "unknown release status in the store");
-        Status::Unknown
-    });
-    let hooks: String = row.try_get(11)?;
-    let hooks = serde_json::from_str(&hooks).map_err(|_| StoreError::Corrupt {
-        field: "hooks",
-        value: hooks.clone(),
-    })?;
-    Ok(Release {
-        id,
-        hash: row.try_get(1)?,
-        app: row.try_get(2)?,
-        commit: row.try_get(3)?,
-        source,
-        status,
-        device_types: serde_json::from_str(&device_types).unwrap_or_default(),
-        started_at_ms,
-        ended_at_ms,
-        duration_ms: ended_at_ms.map(|end| end - started_at_ms),
-        composition: row.try_get(9)?,
-        hooks,
-        error: row.try_get(10)?,
-        queued_at_ms: row.try_get(12)?,
-        source_url: row.try_get(13)?,
-    })
-}
 
 fn json<T: serde::Serialize>(value: &T, empty: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| empty.to_string())
@@ -336,24 +292,21 @@ impl ReleaseStore for PgStore {
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             values.iter().map(|value| value.as_ref()).collect();
         let rows = self.query_prepared(&sql, &refs)?;
-        rows.iter().map(release_from_row).collect()
+        rows.iter().map(|row| release_from(row)).collect()
     }
 
     fn get(&self, id: i64) -> Result<Release, StoreError> {
         let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = $1");
         let rows = self.query_prepared(&sql, &[&id])?;
-        release_from_row(rows.first().ok_or(StoreError::NotFound(id))?)
+        release_from(rows.first().ok_or(StoreError::NotFound(id))?)
     }
 
     fn images(&self, release: i64) -> Result<Vec<ImageRecord>, StoreError> {
-        let rows = self.query_prepared(
-            "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
-                    dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
-                    started_at_ms, ended_at_ms, command, builder, registry_reference
-             FROM images WHERE release_id = $1 ORDER BY service, arch",
-            &[&release],
-        )?;
-        rows.iter().map(image_from_row).collect()
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE release_id = $1 ORDER BY service, arch"
+        );
+        let rows = self.query_prepared(&sql, &[&release])?;
+        rows.iter().map(|row| image_from(row)).collect()
     }
 
     fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
@@ -464,43 +417,4 @@ impl ReleaseStore for PgStore {
         self.db()?.query_one("SELECT 1", &[])?;
         Ok(())
     }
-}
-
-fn image_from_row(row: &Row) -> Result<ImageRecord, StoreError> {
-    let status: String = row.try_get(5)?;
-    let started_at_ms: Option<i64> = row.try_get(15)?;
-    let ended_at_ms: Option<i64> = row.try_get(16)?;
-    let command: Option<String> = row.try_get(17)?;
-    let command = match command {
-        None => None,
-        Some(value) => Some(
-            serde_json::from_str(&value).map_err(|_| StoreError::Corrupt {
-                field: "image command",
-                value: value.clone(),
-            })?,
-        ),
-    };
-    Ok(ImageRecord {
-        id: row.try_get(0)?,
-        service: row.try_get(1)?,
-        device_type: row.try_get(2)?,
-        arch: row.try_get(3)?,
-        platform: row.try_get(4)?,
-        status: ImageStatus::parse(&status).unwrap_or(ImageStatus::Unknown),
-        project_type: row.try_get(6)?,
-        plugin: row.try_get(7)?,
-        dockerfile: row.try_get(8)?,
-        reference: row.try_get(9)?,
-        command,
-        builder: row.try_get(18)?,
-        image_id: row.try_get(10)?,
-        registry_reference: row.try_get(19)?,
-        size_bytes: row.try_get(11)?,
-        context_bytes: row.try_get(12)?,
-        log: row.try_get(13)?,
-        error: row.try_get(14)?,
-        started_at_ms,
-        ended_at_ms,
-        duration_ms: started_at_ms.zip(ended_at_ms).map(|(s, e)| e - s),
-    })
 }

@@ -2,6 +2,7 @@
 
 use super::PgStore;
 use crate::release::now_ms;
+use crate::store::rows::{view_from, VIEW_COLUMNS};
 use crate::store::{SavedView, StoreError, ViewStore};
 
 impl ViewStore for PgStore {
@@ -27,23 +28,9 @@ impl ViewStore for PgStore {
     }
 
     fn views(&self) -> Result<Vec<SavedView>, StoreError> {
-        let rows = self.read(|client| {
-            client.query(
-                "SELECT id, name, filter, created_at_ms FROM views ORDER BY name",
-                &[],
-            )
-        })?;
-        rows.iter()
-            .map(|row| {
-                let filter: String = row.try_get(2)?;
-                Ok(SavedView {
-                    id: row.try_get(0)?,
-                    name: row.try_get(1)?,
-                    filter: serde_json::from_str(&filter).unwrap_or(serde_json::Value::Null),
-                    created_at_ms: row.try_get(3)?,
-                })
-            })
-            .collect()
+        let sql = format!("SELECT {VIEW_COLUMNS} FROM views ORDER BY name");
+        let rows = self.read(|client| client.query(&sql, &[]))?;
+        rows.iter().map(|row| view_from(row)).collect()
     }
 
     fn delete_view(&mut self, id: i64) -> Result<bool, StoreError> {

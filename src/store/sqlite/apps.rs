@@ -6,6 +6,7 @@ use super::SqliteStore;
 use crate::access::Scope;
 use crate::app::App;
 use crate::release::now_ms;
+use crate::store::rows::{app_from, APP_COLUMNS};
 use crate::store::{AppStore, StoreError, TokenStore};
 
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
@@ -36,24 +37,22 @@ impl AppStore for SqliteStore {
     }
 
     fn app(&self, name: &str) -> Result<Option<App>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT name, device_types, created_at_ms, target_release, track_latest FROM apps WHERE name = ?1",
-                params![name],
-                app_from_row,
-            )
-            .optional()?)
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE name = ?1");
+        self.conn
+            .query_row(&sql, params![name], |row| Ok(app_from(row)))
+            .optional()?
+            .transpose()
     }
 
     fn apps(&self) -> Result<Vec<App>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-            "SELECT name, device_types, created_at_ms, target_release, track_latest FROM apps ORDER BY name",
-        )?;
-        let rows = statement.query_map([], app_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY name");
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], |row| Ok(app_from(row)))?;
+        let mut apps = Vec::new();
+        for row in rows {
+            apps.push(row??);
+        }
+        Ok(apps)
     }
 
     fn set_webhook_secret(&mut self, app: &str, secret: &str) -> Result<(), StoreError> {
@@ -94,17 +93,6 @@ impl AppStore for SqliteStore {
             .optional()?
             .flatten())
     }
-}
-
-fn app_from_row(row: &rusqlite::Row) -> rusqlite::Result<App> {
-    let device_types: String = row.get(1)?;
-    Ok(App {
-        name: row.get(0)?,
-        device_types: serde_json::from_str(&device_types).unwrap_or_default(),
-        created_at_ms: row.get(2)?,
-        target_release: row.get(3)?,
-        track_latest: row.get::<_, i64>(4)? != 0,
-    })
 }
 
 impl TokenStore for SqliteStore {

@@ -7,32 +7,10 @@ use rusqlite::{params, OptionalExtension};
 use super::SqliteStore;
 use crate::device::{Device, Report};
 use crate::rollout::Rollout;
-use crate::store::{
-    rollout_from, rollout_plan, DeviceStore, Event, EventStore, RolloutRow, RolloutStore,
-    StoreError,
+use crate::store::rows::{
+    device_from, event_from, rollout_from_row, DEVICE_COLUMNS, EVENT_COLUMNS, ROLLOUT_COLUMNS,
 };
-
-const DEVICE_COLUMNS: &str = "uuid, app, name, device_type, key_hash, tags, pin_release, \
-     created_at_ms, last_seen_ms, report";
-
-fn device_from_row(row: &rusqlite::Row) -> rusqlite::Result<(Device, String)> {
-    let tags: String = row.get(5)?;
-    let report: String = row.get(9)?;
-    Ok((
-        Device {
-            uuid: row.get(0)?,
-            app: row.get(1)?,
-            name: row.get(2)?,
-            device_type: row.get(3)?,
-            tags: serde_json::from_str(&tags).unwrap_or_default(),
-            pin_release: row.get(6)?,
-            created_at_ms: row.get(7)?,
-            last_seen_ms: row.get(8)?,
-            report: serde_json::from_str(&report).unwrap_or_default(),
-        },
-        row.get::<_, String>(4)?,
-    ))
-}
+use crate::store::{rollout_plan, DeviceStore, Event, EventStore, RolloutStore, StoreError};
 
 impl DeviceStore for SqliteStore {
     fn add_device(&mut self, device: &Device, key_hash: &str) -> Result<(), StoreError> {
@@ -58,16 +36,20 @@ impl DeviceStore for SqliteStore {
     fn all_devices(&self) -> Result<Vec<(Device, String)>, StoreError> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices");
         let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map([], device_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = statement.query_map([], |row| Ok(device_from(row)))?;
+        let mut devices = Vec::new();
+        for row in rows {
+            devices.push(row??);
+        }
+        Ok(devices)
     }
 
     fn device(&self, uuid: &str) -> Result<Option<(Device, String)>, StoreError> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = ?1");
-        Ok(self
-            .conn
-            .query_row(&sql, params![uuid], device_from_row)
-            .optional()?)
+        self.conn
+            .query_row(&sql, params![uuid], |row| Ok(device_from(row)))
+            .optional()?
+            .transpose()
     }
 
     fn set_device_tags(
@@ -163,30 +145,12 @@ impl RolloutStore for SqliteStore {
     }
 
     fn all_rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT id, app, release_id, plan, state, current_phase, phase_started_at_ms,
-                    created_at_ms, reason FROM rollouts ORDER BY id",
-        )?;
-        let rows = statement.query_map([], |row| {
-            let plan: String = row.get(3)?;
-            Ok((
-                RolloutRow {
-                    id: row.get(0)?,
-                    app: row.get(1)?,
-                    release_id: row.get(2)?,
-                    state: row.get(4)?,
-                    current_phase: row.get(5)?,
-                    phase_started_at_ms: row.get(6)?,
-                    created_at_ms: row.get(7)?,
-                    reason: row.get(8)?,
-                },
-                plan,
-            ))
-        })?;
+        let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts ORDER BY id");
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], |row| Ok(rollout_from_row(row)))?;
         let mut rollouts = Vec::new();
         for row in rows {
-            let (stored, plan) = row?;
-            rollouts.push(rollout_from(stored, &plan)?);
+            rollouts.push(row??);
         }
         Ok(rollouts)
     }
@@ -219,22 +183,18 @@ impl EventStore for SqliteStore {
         before_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT id, at_ms, app, kind, subject, detail FROM events
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events
              WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR id < ?2)
-             ORDER BY id DESC LIMIT ?3",
-        )?;
-        let rows = statement.query_map(params![app, before_id, limit], |row| {
-            let detail: String = row.get(5)?;
-            Ok(Event {
-                id: row.get(0)?,
-                at_ms: row.get(1)?,
-                app: row.get(2)?,
-                kind: row.get(3)?,
-                subject: row.get(4)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+             ORDER BY id DESC LIMIT ?3"
+        );
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows =
+            statement.query_map(params![app, before_id, limit], |row| Ok(event_from(row)))?;
+        let mut events = Vec::new();
+        for row in rows {
+            events.push(row??);
+        }
+        Ok(events)
     }
 }

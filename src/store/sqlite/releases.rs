@@ -1,59 +1,13 @@
 //! Releases, images and the queue in SQLite.
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension};
 
 use super::{liveness, SqliteStore};
 use crate::release::{
-    now_ms, ImageOutcome, ImageRecord, ImageStatus, NewImage, NewRelease, Release, ReleaseFilter,
-    SourceKind, Status,
+    now_ms, ImageOutcome, ImageRecord, NewImage, NewRelease, Release, ReleaseFilter, Status,
 };
+use crate::store::rows::{image_from, release_from, IMAGE_COLUMNS, RELEASE_COLUMNS};
 use crate::store::{list_tail, Param, ReleaseStore, StoreError};
-
-const RELEASE_COLUMNS: &str = "id, hash, app, commit_sha, source, status, device_types, \
-     started_at_ms, ended_at_ms, composition, error, hooks, queued_at_ms, source_url";
-
-fn release_from_row(row: &Row) -> rusqlite::Result<Result<Release, StoreError>> {
-    let source: String = row.get(4)?;
-    let status: String = row.get(5)?;
-    let device_types: String = row.get(6)?;
-    let started_at_ms: i64 = row.get(7)?;
-    let ended_at_ms: Option<i64> = row.get(8)?;
-    let Some(source) = SourceKind::parse(&source) else {
-        return Ok(Err(StoreError::Corrupt {
-            field: "source",
-            value: source,
-        }));
-    };
-    let id: i64 = row.get(0)?;
-    let status = Status::parse(&status).unwrap_or_else(|| {
-        tracing::warn!(release = id, status, "unknown release status in the store");
-        Status::Unknown
-    });
-    let hooks: String = row.get(11)?;
-    let Ok(hooks) = serde_json::from_str(&hooks) else {
-        return Ok(Err(StoreError::Corrupt {
-            field: "hooks",
-            value: hooks,
-        }));
-    };
-    Ok(Ok(Release {
-        id,
-        hash: row.get(1)?,
-        app: row.get(2)?,
-        commit: row.get(3)?,
-        source,
-        status,
-        device_types: serde_json::from_str(&device_types).unwrap_or_default(),
-        started_at_ms,
-        ended_at_ms,
-        duration_ms: ended_at_ms.map(|end| end - started_at_ms),
-        composition: row.get(9)?,
-        hooks,
-        error: row.get(10)?,
-        queued_at_ms: row.get(12)?,
-        source_url: row.get(13)?,
-    }))
-}
 
 impl ReleaseStore for SqliteStore {
     fn create_release(&mut self, new: &NewRelease) -> Result<Release, StoreError> {
@@ -318,7 +272,9 @@ impl ReleaseStore for SqliteStore {
             Param::Int(n) => rusqlite::types::Value::Integer(n),
         });
         let mut statement = self.conn.prepare_cached(&sql)?;
-        let rows = statement.query_map(rusqlite::params_from_iter(values), release_from_row)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
+            Ok(release_from(row))
+        })?;
         let mut releases = Vec::new();
         for row in rows {
             releases.push(row??);
@@ -329,58 +285,17 @@ impl ReleaseStore for SqliteStore {
     fn get(&self, id: i64) -> Result<Release, StoreError> {
         let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = ?1");
         self.conn
-            .query_row(&sql, params![id], release_from_row)
+            .query_row(&sql, params![id], |row| Ok(release_from(row)))
             .optional()?
             .ok_or(StoreError::NotFound(id))?
     }
 
     fn images(&self, release: i64) -> Result<Vec<ImageRecord>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT id, service, device_type, arch, platform, status, project_type, plugin,
-                    dockerfile, reference, image_id, size_bytes, context_bytes, log, error,
-                    started_at_ms, ended_at_ms, command, builder, registry_reference
-             FROM images WHERE release_id = ?1 ORDER BY service, arch",
-        )?;
-        let rows = statement.query_map(params![release], |row| {
-            let status: String = row.get(5)?;
-            let started_at_ms: Option<i64> = row.get(15)?;
-            let ended_at_ms: Option<i64> = row.get(16)?;
-            let status = ImageStatus::parse(&status).unwrap_or(ImageStatus::Unknown);
-            let command: Option<String> = row.get(17)?;
-            let command = match command.map(|c| (serde_json::from_str(&c), c)) {
-                None => None,
-                Some((Ok(command), _)) => Some(command),
-                Some((Err(_), value)) => {
-                    return Ok(Err(StoreError::Corrupt {
-                        field: "image command",
-                        value,
-                    }))
-                }
-            };
-            Ok(Ok(ImageRecord {
-                id: row.get(0)?,
-                service: row.get(1)?,
-                device_type: row.get(2)?,
-                arch: row.get(3)?,
-                platform: row.get(4)?,
-                status,
-                project_type: row.get(6)?,
-                plugin: row.get(7)?,
-                dockerfile: row.get(8)?,
-                reference: row.get(9)?,
-                command,
-                builder: row.get(18)?,
-                image_id: row.get(10)?,
-                registry_reference: row.get(19)?,
-                size_bytes: row.get(11)?,
-                context_bytes: row.get(12)?,
-                log: row.get(13)?,
-                error: row.get(14)?,
-                started_at_ms,
-                ended_at_ms,
-                duration_ms: started_at_ms.zip(ended_at_ms).map(|(s, e)| e - s),
-            }))
-        })?;
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE release_id = ?1 ORDER BY service, arch"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params![release], |row| Ok(image_from(row)))?;
         let mut images = Vec::new();
         for row in rows {
             images.push(row??);

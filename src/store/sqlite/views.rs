@@ -4,6 +4,7 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use crate::release::now_ms;
+use crate::store::rows::{view_from, VIEW_COLUMNS};
 use crate::store::{SavedView, StoreError, ViewStore};
 
 impl ViewStore for SqliteStore {
@@ -33,19 +34,14 @@ impl ViewStore for SqliteStore {
     }
 
     fn views(&self) -> Result<Vec<SavedView>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT id, name, filter, created_at_ms FROM views ORDER BY name")?;
-        let rows = statement.query_map([], |row| {
-            let filter: String = row.get(2)?;
-            Ok(SavedView {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                filter: serde_json::from_str(&filter).unwrap_or(serde_json::Value::Null),
-                created_at_ms: row.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let sql = format!("SELECT {VIEW_COLUMNS} FROM views ORDER BY name");
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], |row| Ok(view_from(row)))?;
+        let mut views = Vec::new();
+        for row in rows {
+            views.push(row??);
+        }
+        Ok(views)
     }
 
     fn delete_view(&mut self, id: i64) -> Result<bool, StoreError> {
