@@ -152,17 +152,18 @@ pub async fn follow(
         if full {
             continue;
         }
+        // Until this release has news (or the poll interval passes): other
+        // releases' news only wakes the wait, not a query.
         let deadline = (Instant::now() + POLL).min(quiet_until);
-        tokio::select! {
-            woken = wake.recv() => {
-                // Lagged: something may be ours; look.
-                if let Ok(id) = woken {
-                    if id != release {
-                        continue;
-                    }
-                }
+        loop {
+            tokio::select! {
+                woken = wake.recv() => match woken {
+                    Ok(id) if id != release => continue,
+                    // Ours, or lagged (something may be ours): look.
+                    _ => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
             }
-            _ = tokio::time::sleep_until(deadline) => {}
         }
         if Instant::now() >= quiet_until {
             if !send(renderer.keepalive()).await {
