@@ -564,6 +564,27 @@ fn postgres_refuses_a_schema_newer_than_it_knows() {
 }
 
 #[test]
+fn a_builder_whose_lease_ran_out_cannot_reopen_its_release() {
+    let Some(url) = common::postgres::fresh_database("fenced") else {
+        return;
+    };
+    let mut late = PgStore::open(&url, "late", 1000).unwrap();
+    late.enqueue_release(&new_release("fleet", None)).unwrap();
+    let claimed = late.claim_next().unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(1300));
+    let mut other = PgStore::open(&url, "other", 1000).unwrap();
+    assert!(other.reap_abandoned().unwrap().is_empty(), "open reaped it already");
+    assert_eq!(other.get(claimed.id).unwrap().status, Status::Interrupted);
+    let refused = late.finish_release(claimed.id, Status::Success, None, 1);
+    assert!(matches!(refused, Err(StoreError::NotOurs(id)) if id == claimed.id));
+    assert_eq!(other.get(claimed.id).unwrap().status, Status::Interrupted);
+    assert!(matches!(
+        late.finish_release(999_999, Status::Success, None, 1),
+        Err(StoreError::NotFound(999_999))
+    ));
+}
+
+#[test]
 fn concurrent_builders_claim_each_release_once_and_one_per_app() {
     let Some(url) = common::postgres::fresh_database("claims") else {
         return;

@@ -15,6 +15,8 @@ fn json<T: serde::Serialize>(value: &T, empty: &str) -> String {
 }
 
 impl PgStore {
+    /// Closes a release this process builds. One whose lease ran out was
+    /// closed by another replica meanwhile: it stays as that one left it.
     fn close(
         &mut self,
         release: i64,
@@ -22,8 +24,25 @@ impl PgStore {
         error: Option<&str>,
         ended_at_ms: i64,
     ) -> Result<(), StoreError> {
+        let owner = self.owner.clone();
         let mut client = self.db()?;
         let mut tx = client.transaction()?;
+        let changed = tx.execute(
+            "UPDATE releases SET status = $2, error = $3, ended_at_ms = $4,
+                                 owner = NULL, lease_until_ms = NULL
+             WHERE id = $1 AND status = 'running' AND owner = $5",
+            &[&release, &status.as_str(), &error, &ended_at_ms, &owner],
+        )?;
+        if changed == 0 {
+            let exists = tx
+                .query_opt("SELECT 1 FROM releases WHERE id = $1", &[&release])?
+                .is_some();
+            return Err(if exists {
+                StoreError::NotOurs(release)
+            } else {
+                StoreError::NotFound(release)
+            });
+        }
         tx.execute(
             "UPDATE images SET status = $2, ended_at_ms = COALESCE(ended_at_ms, $3)
              WHERE release_id = $1 AND status IN ('queued', 'running')",
@@ -33,15 +52,6 @@ impl PgStore {
                 &ended_at_ms,
             ],
         )?;
-        let changed = tx.execute(
-            "UPDATE releases SET status = $2, error = $3, ended_at_ms = $4,
-                                 owner = NULL, lease_until_ms = NULL
-             WHERE id = $1",
-            &[&release, &status.as_str(), &error, &ended_at_ms],
-        )?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(release));
-        }
         tx.execute(
             "SELECT pg_notify($1, $2)",
             &[&super::CHANNEL, &Change::Queue.payload()],
