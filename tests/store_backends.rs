@@ -573,7 +573,10 @@ fn a_builder_whose_lease_ran_out_cannot_reopen_its_release() {
     let claimed = late.claim_next().unwrap().unwrap();
     std::thread::sleep(Duration::from_millis(1300));
     let mut other = PgStore::open(&url, "other", 1000).unwrap();
-    assert!(other.reap_abandoned().unwrap().is_empty(), "open reaped it already");
+    assert!(
+        other.reap_abandoned().unwrap().is_empty(),
+        "open reaped it already"
+    );
     assert_eq!(other.get(claimed.id).unwrap().status, Status::Interrupted);
     let refused = late.finish_release(claimed.id, Status::Success, None, 1);
     assert!(matches!(refused, Err(StoreError::NotOurs(id)) if id == claimed.id));

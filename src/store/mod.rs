@@ -78,7 +78,9 @@ pub enum StoreError {
     },
     #[error("no release {0}")]
     NotFound(i64),
-    #[error("release {0} is no longer this builder's: its lease ran out and another replica closed it")]
+    #[error(
+        "release {0} is no longer this builder's: its lease ran out and another replica closed it"
+    )]
     NotOurs(i64),
     #[error("no app `{0}`")]
     NoApp(String),
