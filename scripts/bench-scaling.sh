@@ -9,7 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/setup-docker.sh
-url=$(bash scripts/setup-postgres.sh)
+url=$(bash scripts/setup-postgres.sh | tail -n 1)
 command -v wrk >/dev/null || { apt-get update -qq || true; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 cargo build --release --locked --quiet
 python3 scripts/bench_scaling.py "$root/target/release/slipway" "$url" "$@"

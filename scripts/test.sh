@@ -13,8 +13,11 @@ bash scripts/setup-docker.sh
 # The OCI registry the service tests push to (Debian's docker-registry).
 bash scripts/setup-registry.sh 5055 "$root/target/tmp/registry"
 # PostgreSQL for the scale-out tests (the store suite on both backends, replicas).
-SLIPWAY_TEST_POSTGRES=$(bash scripts/setup-postgres.sh)
-export SLIPWAY_TEST_POSTGRES
+SLIPWAY_TEST_POSTGRES=$(bash scripts/setup-postgres.sh | tail -n 1)
+case $SLIPWAY_TEST_POSTGRES in
+postgres://*) export SLIPWAY_TEST_POSTGRES ;;
+*) echo "test: setup-postgres.sh printed no URL: '$SLIPWAY_TEST_POSTGRES'" >&2; exit 1 ;;
+esac
 # Chromium and chromedriver for the dashboard's browser tests.
 bash scripts/setup-browser.sh
 # clang for the C plugin example (its build script installs what is missing).
