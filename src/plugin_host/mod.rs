@@ -14,6 +14,7 @@ pub mod contract;
 mod engine;
 pub mod error;
 pub mod limits;
+mod looks_for;
 pub mod policy;
 pub mod remote;
 pub mod sandbox;
@@ -24,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cap_std::fs::Dir;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap};
@@ -35,6 +35,7 @@ use cache::ComponentCache;
 use contract::{v0_1, v0_2, ContractVersion};
 pub use error::{CallError, LoadError};
 pub use limits::Limits;
+use looks_for::LooksFor;
 use sandbox::Sandbox;
 pub use set::PluginSet;
 
@@ -102,7 +103,7 @@ pub struct LoadedPlugin {
     /// The limits its calls run under.
     pub limits: Limits,
     /// `info.looks_for`, compiled; none when the plugin is always asked.
-    looks_for: Option<GlobSet>,
+    looks_for: Option<LooksFor>,
     /// Set at load, or on first use for a built-in whose info was cached:
     /// most runs then never deserialize the plugins they do not call.
     ready: OnceLock<Result<Ready, String>>,
@@ -137,38 +138,10 @@ impl LoadedPlugin {
     /// can be skipped.
     pub fn worth_asking(&self, root_names: Option<&[String]>) -> bool {
         match (&self.looks_for, root_names) {
-            (Some(globs), Some(names)) => names.iter().any(|name| globs.is_match(name)),
+            (Some(looks_for), Some(names)) => looks_for.matches_any(names),
             _ => true,
         }
     }
-}
-
-/// Compiles a plugin's `looks-for` globs (`*` and `?` within one name).
-fn compile_looks_for(origin: &str, patterns: &[String]) -> Result<Option<GlobSet>, LoadError> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let mut set = GlobSetBuilder::new();
-    for pattern in patterns {
-        let invalid = |reason: String| LoadError::Invalid {
-            origin: origin.to_string(),
-            reason: format!("looks-for pattern `{pattern}`: {reason}"),
-        };
-        if pattern.is_empty() || pattern.contains('/') {
-            return Err(invalid(
-                "must be a non-empty name at the root, without `/`".into(),
-            ));
-        }
-        let glob = GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| invalid(e.kind().to_string()))?;
-        set.add(glob);
-    }
-    set.build().map(Some).map_err(|e| LoadError::Invalid {
-        origin: origin.to_string(),
-        reason: format!("looks-for: {e}"),
-    })
 }
 
 /// Runs plugins. One per process: it owns the engine and the epoch clock.
@@ -248,7 +221,7 @@ impl PluginHost {
         info: PluginInfo,
         origin_text: &str,
     ) -> Result<LoadedPlugin, LoadError> {
-        let looks_for = compile_looks_for(origin_text, &info.looks_for)?;
+        let looks_for = LooksFor::new(origin_text, &info.looks_for)?;
         Ok(LoadedPlugin {
             info,
             sha256,
@@ -433,7 +406,7 @@ impl PluginHost {
             }
         };
         contract::check_declared(origin_text, &plugin.info.contract_version, contract)?;
-        plugin.looks_for = compile_looks_for(origin_text, &plugin.info.looks_for)?;
+        plugin.looks_for = LooksFor::new(origin_text, &plugin.info.looks_for)?;
         Ok(plugin)
     }
 
@@ -570,35 +543,5 @@ impl fmt::Debug for LoadedPlugin {
             .field("sha256", &self.sha256)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn looks_for_patterns_are_names_at_the_root() {
-        let globs = compile_looks_for("p", &["Dockerfile.*".into(), "go.mod".into()])
-            .unwrap()
-            .unwrap();
-        assert!(globs.is_match("Dockerfile.aarch64"));
-        assert!(globs.is_match("go.mod"));
-        assert!(!globs.is_match("Dockerfile"));
-        assert!(compile_looks_for("p", &[]).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_bad_looks_for_pattern_is_refused_naming_it() {
-        for (pattern, reason) in [
-            ("src/main.rs", "without `/`"),
-            ("", "non-empty"),
-            ("[abc", "looks-for pattern `[abc`"),
-        ] {
-            let error = compile_looks_for("plugin.wasm", &[pattern.to_string()]).unwrap_err();
-            let message = error.to_string();
-            assert!(message.contains("plugin.wasm"), "{message}");
-            assert!(message.contains(reason), "{message}");
-        }
     }
 }

@@ -3,6 +3,7 @@
 //! The table is data (`device-types.toml`), compiled into the binary.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -65,8 +66,16 @@ impl DeviceType {
 
 /// The device types this build of Slipway knows.
 pub fn all() -> Result<Vec<DeviceType>, DeviceTypeError> {
-    let table: Table =
-        toml::from_str(DEVICE_TYPES).map_err(|e| DeviceTypeError::Table(e.to_string()))?;
+    // Parsed once per process: a detect looks a slug up, then lists them.
+    static ALL: OnceLock<Result<Vec<DeviceType>, String>> = OnceLock::new();
+    ALL.get_or_init(parse)
+        .clone()
+        .map_err(DeviceTypeError::Table)
+}
+
+/// The table, or why it is invalid (compiled in; a unit test parses it).
+fn parse() -> Result<Vec<DeviceType>, String> {
+    let table: Table = toml::from_str(DEVICE_TYPES).map_err(|e| e.to_string())?;
     table
         .device_types
         .into_iter()
@@ -74,9 +83,7 @@ pub fn all() -> Result<Vec<DeviceType>, DeviceTypeError> {
             let platform = table
                 .arch
                 .get(&entry.arch)
-                .ok_or_else(|| {
-                    DeviceTypeError::Table(format!("{slug} names unknown arch {}", entry.arch))
-                })?
+                .ok_or_else(|| format!("{slug} names unknown arch {}", entry.arch))?
                 .platform
                 .clone();
             Ok(DeviceType {
