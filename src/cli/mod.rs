@@ -55,6 +55,9 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Each subcommand's arguments are built only when it runs: building all of
+// them cost every short command (detect, --version) heap pages at start.
+#[command(defer = true)]
 enum Command {
     /// Detect what a project is and print its build plan (a dry run).
     Detect(detect::DetectArgs),
@@ -112,7 +115,8 @@ enum FleetCommand {
     Simulate(simulate::SimulateArgs),
 }
 
-/// Options shared by every command that runs plugins.
+// Options shared by every command that runs plugins (a plain comment: as a
+// doc comment it would become the help text of each command flattening it).
 #[derive(Args, Clone)]
 pub(crate) struct PluginArgs {
     /// Load extra plugin components (*.wasm) from DIR, beside the built-ins.
@@ -196,7 +200,7 @@ impl PluginArgs {
     }
 }
 
-/// Where releases are recorded.
+// Where releases are recorded (a plain comment, as on `PluginArgs`).
 #[derive(Args, Clone)]
 pub(crate) struct StoreArgs {
     /// Data directory holding the release database
@@ -205,7 +209,8 @@ pub(crate) struct StoreArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// Which database holds the service's records.
+// Which database holds the service's records (a plain comment, as on
+// `PluginArgs`).
 #[derive(Args, Clone)]
 pub(crate) struct DatabaseArgs {
     /// The store in PostgreSQL (postgres://...), shared by `slipway serve`
@@ -360,4 +365,47 @@ fn init_tracing(verbose: u8, quiet_agents: bool) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Subcommands are built on first use (`defer`); each must still show
+    /// its own description, not one of the option groups it flattens.
+    #[test]
+    fn each_command_keeps_its_own_description() {
+        let mut cli = Cli::command();
+        cli.build();
+        let about = |name: &str| {
+            cli.find_subcommand(name)
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        assert!(about("detect").starts_with("Detect what a project is"));
+        assert!(about("build").starts_with("Build images"));
+        assert!(about("releases").starts_with("List releases"));
+        assert!(about("serve").starts_with("Run the builder service"));
+        assert!(about("push").starts_with("Upload a project"));
+        for command in cli.get_subcommands() {
+            let about = command
+                .get_about()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            assert!(
+                !about.starts_with("Options shared")
+                    && !about.starts_with("Where releases")
+                    && !about.starts_with("Which database"),
+                "{}: {about}",
+                command.get_name()
+            );
+        }
+    }
 }
