@@ -65,6 +65,13 @@ hyperfine -N --warmup 20 --runs 200 --style none --export-json "$cache/real.json
     -n "nixpacks plan (django-app)" "nixpacks plan examples/django-app"
 medians "$cache/real.json"
 
+echo "## whole process, warm compile cache, alternating blocks of 10 runs with nixpacks (30 rounds)"
+pairs=()
+for project in node-hello python-app go-hello rust-hello procfile-app node-typescript vite-spa node-pnpm django-app; do
+    pairs+=("$project" "$slipway detect examples/$project --device-type raspberrypi4-64 --json" "nixpacks plan examples/$project")
+done
+python3 scripts/bench_interleaved.py 30 10 "${pairs[@]}"
+
 echo "## whole process, cold compile cache (every built-in plugin compiled)"
 hyperfine -N --runs 10 --style none --export-json "$cache/cold.json" \
     --prepare "rm -rf $cache/components" \
