@@ -12,9 +12,29 @@ if ! command -v docker-registry >/dev/null 2>&1; then
     apt-get update >/dev/null 2>&1 || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry >/dev/null
 fi
-if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
-    echo "setup-registry: registry ready on 127.0.0.1:$port"
-    exit 0
+answers() { curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; }
+# The config file each running docker-registry was started with.
+registries() {
+    for pid in $(pgrep -x docker-registry || true); do
+        echo "$pid $(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n 1)"
+    done
+}
+if answers; then
+    # A registry started from a directory that was deleted since (an old
+    # checkout) still answers, but its storage and config are gone: replace
+    # it. Anything else answering here is kept.
+    stale=0
+    while read -r pid config; do
+        [ -n "$pid" ] && [ ! -f "$config" ] && kill "$pid" 2>/dev/null && stale=1
+    done < <(registries)
+    if [ "$stale" = 1 ]; then
+        for _ in $(seq 1 50); do answers || break; sleep 0.1; done
+    fi
+    if answers; then
+        echo "setup-registry: registry ready on 127.0.0.1:$port"
+        exit 0
+    fi
+    echo "setup-registry: replaced a registry whose directory is gone"
 fi
 mkdir -p "$data"
 cat > "$data/config.yml" <<YAML
