@@ -34,6 +34,11 @@ pub struct Journal {
     /// the id).
     #[serde(default)]
     pub preloaded: std::collections::BTreeMap<String, String>,
+    /// The last report made. Sent again after a restart: the power may have
+    /// gone before it reached the server, and a device already on its
+    /// target has nothing new to say that would correct the server's view.
+    #[serde(default)]
+    pub last_report: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +125,9 @@ mod tests {
             failed: None,
             pulled: vec!["r/a@sha256:00".into()],
             preloaded: [("r/a@sha256:00".to_string(), "sha256:11".to_string())].into(),
+            last_report: Some(
+                serde_json::json!({"release_id": 3, "update_status": "installing", "seq": 7}),
+            ),
         };
         save(dir.path(), &journal).unwrap();
         assert_eq!(load(dir.path()).unwrap(), journal);

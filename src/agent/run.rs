@@ -153,11 +153,13 @@ impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> 
             upstream,
             clock,
             store,
-            journal,
             waiting: None,
             retry: None,
             etag: None,
-            unsent: None,
+            // Sent again: it may not have reached the server before a
+            // restart (the server ignores a report it already has).
+            unsent: journal.last_report.clone(),
+            journal,
         })
     }
 
@@ -308,11 +310,32 @@ impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> 
 
     /// Sends a report; a failed report never undoes anything.
     async fn report(&mut self, release: Option<i64>, status: &str, error: Option<&str>) {
-        self.journal.seq += 1;
+        self.next_report(release, status, error);
         let _ = self.store.save(&self.journal);
-        let body = json!({"release_id": release, "update_status": status, "error": error, "seq": self.journal.seq});
-        self.unsent = Some(body);
         self.resend().await;
+    }
+
+    /// Saves a step of the update together with the report that tells of
+    /// it, in one write: a restart between two writes would leave the
+    /// server's view behind for good (a device on its target says nothing).
+    async fn save_and_report(
+        &mut self,
+        release: Option<i64>,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), AgentError> {
+        self.next_report(release, status, error);
+        self.store.save(&self.journal)?;
+        self.resend().await;
+        Ok(())
+    }
+
+    /// Numbers the next report and keeps it (in the journal, and as unsent).
+    fn next_report(&mut self, release: Option<i64>, status: &str, error: Option<&str>) {
+        self.journal.seq += 1;
+        let body = json!({"release_id": release, "update_status": status, "error": error, "seq": self.journal.seq});
+        self.journal.last_report = Some(body.clone());
+        self.unsent = Some(body);
     }
 
     /// Sends the last report if the upstream has not taken it yet (down,
@@ -377,17 +400,16 @@ impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> 
                 self.journal.current = Some(target.clone());
                 self.journal.switching_to = None;
                 self.journal.failed = None;
-                self.store.save(&self.journal)?;
+                self.save_and_report(target.release_id, "running", None)
+                    .await?;
                 tracing::info!(release = ?target.release_id, "update committed");
-                self.report(target.release_id, "running", None).await;
                 self.clean_up(target).await?;
             }
             Err(Failure::Before(reason)) => {
                 tracing::warn!(%reason, "update failed before switching: the old release runs on");
                 self.journal.failed = target.release_id;
-                self.store.save(&self.journal)?;
-                self.report(target.release_id, "failed", Some(&reason))
-                    .await;
+                self.save_and_report(target.release_id, "failed", Some(&reason))
+                    .await?;
             }
             Err(Failure::After(reason)) => {
                 tracing::warn!(%reason, "update failed: rolling back");
@@ -396,9 +418,8 @@ impl<E: DeviceEngine, U: Upstream, C: Clock, J: JournalStore> Agent<E, U, C, J> 
                 }
                 self.journal.switching_to = None;
                 self.journal.failed = target.release_id;
-                self.store.save(&self.journal)?;
-                self.report(target.release_id, "failed", Some(&reason))
-                    .await;
+                self.save_and_report(target.release_id, "failed", Some(&reason))
+                    .await?;
             }
         }
         Ok(Outcome::Done)

@@ -590,4 +590,61 @@ mod tests {
             "release 2 was installed first"
         );
     }
+
+    /// An upstream that takes no report: each one is lost on the way.
+    #[derive(Clone)]
+    struct ReportsLost(LocalUpstream);
+
+    impl Upstream for ReportsLost {
+        async fn fetch(
+            &self,
+            etag: Option<&str>,
+            wait: u64,
+        ) -> Result<Option<Fetched>, FetchError> {
+            self.0.fetch(etag, wait).await
+        }
+
+        async fn report(&self, _body: &Value) -> Result<(), String> {
+            Err("the link dropped".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_report_lost_before_a_power_cut_reaches_the_server_after_it() {
+        let first = release(1, &["api"]);
+        let second = release(2, &["api"]);
+        let device = Device::new();
+        device.upstream.set_target(&first);
+        device.run_until(|d| d.runs(&first)).await;
+        device.upstream.set_target(&second);
+        // The update goes through, no report gets out, then the power goes.
+        let mut agent = Agent::new(
+            config(),
+            device.engine.clone(),
+            ReportsLost(device.upstream.clone()),
+            device.clock.clone(),
+            device.journal.clone(),
+        )
+        .unwrap();
+        let committed = async {
+            while !device.runs(&second) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            _ = agent.run(CancellationToken::new()) => panic!("the agent stopped"),
+            _ = tokio::time::sleep(Duration::from_secs(20)) => panic!("no update"),
+            _ = committed => drop(agent),
+        }
+        let told = device.upstream.last_report().unwrap();
+        assert_eq!(told["release_id"], 1, "{told}");
+        // Powered again, already on its target: the server still hears of it.
+        device
+            .run_until(|d| {
+                d.upstream
+                    .last_report()
+                    .is_some_and(|r| r["release_id"] == 2 && r["update_status"] == "running")
+            })
+            .await;
+    }
 }

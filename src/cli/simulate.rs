@@ -251,6 +251,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
             .json(&json!({"release_id": from, "selector": {"tags": {"sim": run_id}}, "phases": [{"percent": 100}]}))
             .send().await?.error_for_status()?;
         let stop = CancellationToken::new();
+        // Faults end before the check; the agents run on through it (a
+        // report they could not send goes out once the link is back).
+        let faults_stop = CancellationToken::new();
         let faults = Arc::new(Faults::default());
         let mut tasks = Vec::new();
         for device in &devices {
@@ -280,14 +283,18 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
                 let (link, clock) = (device.link.clone(), clock.clone());
                 faults.link_drops.fetch_add(1, Ordering::Relaxed);
                 link.set_up(false);
+                let stop = faults_stop.clone();
                 tokio::spawn(async move {
-                    clock.sleep(Duration::from_secs(OUTAGE_SECONDS)).await;
+                    tokio::select! {
+                        _ = clock.sleep(Duration::from_secs(OUTAGE_SECONDS)) => {}
+                        _ = stop.cancelled() => {}
+                    }
                     link.set_up(true);
                 });
                 armed[1] += 1;
             }
             if percent_of(i, args.flap_percent, 47) {
-                tokio::spawn(flap(device.link.clone(), clock.clone(), faults.clone(), stop.clone()));
+                tokio::spawn(flap(device.link.clone(), clock.clone(), faults.clone(), faults_stop.clone()));
                 armed[2] += 1;
             }
         }
@@ -354,7 +361,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         // 4. Every device checked, once the links are up and the reports in.
         let mut inconsistent = Vec::new();
         if rollout["state"] == "completed" {
-            stop.cancel();
+            faults_stop.cancel();
             for device in &devices {
                 device.link.set_up(true);
             }
@@ -456,15 +463,22 @@ async fn flap(
     faults: Arc<Faults>,
     stop: CancellationToken,
 ) {
-    while !stop.is_cancelled() {
-        clock
-            .sleep(Duration::from_millis(20_000 + u64::from(rand_byte()) * 500))
-            .await;
+    loop {
+        let up = Duration::from_millis(20_000 + u64::from(rand_byte()) * 500);
+        tokio::select! {
+            _ = clock.sleep(up) => {}
+            _ = stop.cancelled() => return,
+        }
         link.set_up(false);
         faults.link_drops.fetch_add(1, Ordering::Relaxed);
-        clock
-            .sleep(Duration::from_millis(1_000 + u64::from(rand_byte()) * 55))
-            .await;
+        let down = Duration::from_millis(1_000 + u64::from(rand_byte()) * 55);
+        tokio::select! {
+            _ = clock.sleep(down) => {}
+            _ = stop.cancelled() => {}
+        }
         link.set_up(true);
+        if stop.is_cancelled() {
+            return;
+        }
     }
 }
