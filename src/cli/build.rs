@@ -146,7 +146,7 @@ pub(crate) fn execute(
     store: &StoreArgs,
     json: bool,
 ) -> anyhow::Result<Result<pipeline::Built, u8>> {
-    let (host, plugins) = plugins.host_and_plugins()?;
+    let (host, plugins) = plugins.host_and_plugins(false)?;
     let store = SharedStore::new(store.open()?);
 
     let runtime = tokio::runtime::Runtime::new()?;

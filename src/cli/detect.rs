@@ -53,7 +53,7 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let (host, plugins) = args.plugins.host_and_plugins()?;
+    let (host, plugins) = args.plugins.host_and_plugins(false)?;
     let options = DetectOptions {
         app: args.app.clone().unwrap_or_else(|| project.name()),
         release_hash: DRY_RUN_RELEASE.into(),
@@ -74,8 +74,8 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<u8> {
     for problem in &report.problems {
         eprintln!("error: {}", super::safe(&problem.message));
     }
-    // The process ends here: tearing the plugin engine down (its memory
-    // pool, every compiled component) would only delay the exit.
+    // The process ends here: tearing the plugin engine down (its compiled
+    // components and their code mappings) would only delay the exit.
     std::mem::forget((host, plugins));
     Ok(exit_code(&report))
 }

@@ -25,7 +25,7 @@ use clap::{Args, Parser, Subcommand};
 
 use slipway::plugin_host::cache::ComponentCache;
 use slipway::plugin_host::policy::Policy;
-use slipway::plugin_host::{Limits, PluginHost, PluginSet};
+use slipway::plugin_host::{Instances, Limits, PluginHost, PluginSet};
 
 /// Exit codes other tools can rely on.
 pub mod exit {
@@ -141,9 +141,14 @@ pub(crate) struct PluginArgs {
 }
 
 impl PluginArgs {
-    pub(crate) fn host_and_plugins(&self) -> anyhow::Result<(PluginHost, PluginSet)> {
+    /// The host and the plugins; `long_lived` (the service) pools instances,
+    /// a command that detects once and exits maps them per call.
+    pub(crate) fn host_and_plugins(
+        &self,
+        long_lived: bool,
+    ) -> anyhow::Result<(PluginHost, PluginSet)> {
         let policy = self.policy()?;
-        let host = self.host_for(policy.as_ref())?;
+        let host = self.host_for(policy.as_ref(), long_lived)?;
         let fetched = match &policy {
             Some(policy) if !policy.sources().is_empty() => {
                 let cache =
@@ -183,20 +188,26 @@ impl PluginArgs {
     }
 
     pub(crate) fn host(&self) -> anyhow::Result<PluginHost> {
-        self.host_for(None)
+        self.host_for(None, false)
     }
 
-    fn host_for(&self, policy: Option<&Policy>) -> anyhow::Result<PluginHost> {
+    fn host_for(&self, policy: Option<&Policy>, long_lived: bool) -> anyhow::Result<PluginHost> {
         let limits = Limits {
             deadline: Duration::from_millis(self.plugin_deadline_ms.max(1)),
             memory_bytes: self.plugin_memory_mib.max(1) << 20,
             ..Limits::default()
         };
         let cache_dir = self.components_dir();
-        let pool = policy.map_or(limits.memory_bytes, |p| {
-            p.max_memory_bytes(limits.memory_bytes)
-        });
-        Ok(PluginHost::with_memory_pool(limits, pool, cache_dir)?)
+        let instances = if long_lived {
+            Instances::Pooled {
+                max_memory_bytes: policy.map_or(limits.memory_bytes, |p| {
+                    p.max_memory_bytes(limits.memory_bytes)
+                }),
+            }
+        } else {
+            Instances::OnDemand
+        };
+        Ok(PluginHost::with_instances(limits, instances, cache_dir)?)
     }
 }
 

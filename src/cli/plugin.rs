@@ -94,7 +94,7 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
             plugins,
         } => return super::author::push(&file, &reference, &plugins),
     };
-    let (_host, set) = plugins.host_and_plugins()?;
+    let (_host, set) = plugins.host_and_plugins(false)?;
     if json {
         let plugins: Vec<_> = set.all().iter().map(|p| p.describe()).collect();
         let errors: Vec<String> = set.load_errors.iter().map(|e| e.to_string()).collect();

@@ -123,7 +123,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<u8> {
         hook_binary: std::env::current_exe()?,
         limits,
     };
-    let (host, plugins) = args.plugins.host_and_plugins()?;
+    let (host, plugins) = args.plugins.host_and_plugins(true)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let shown = config.database.display();
     runtime.block_on(async move {

@@ -8,11 +8,25 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 /// How often the epoch advances: the resolution of CPU deadlines.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// Plugin calls that may be live at once (each call is one instance).
+/// Plugin calls that may be live at once in a pooled host (each call is one
+/// instance).
 const POOL_SLOTS: u32 = 32;
 
-/// An engine whose plugin memories can each grow to `max_memory_bytes`.
-pub(crate) fn new_engine(max_memory_bytes: usize) -> wasmtime::Result<Engine> {
+/// Where plugin instances get their memory and tables from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instances {
+    /// Mapped for each call and unmapped after it; nothing reserved up
+    /// front. For a process that makes a few calls and exits (the CLI):
+    /// setting up a pool costs more at start than its reuse saves.
+    OnDemand,
+    /// Slots reserved once and reused by every call, each memory up to
+    /// `max_memory_bytes`: for a long-lived host (the service).
+    Pooled { max_memory_bytes: usize },
+}
+
+/// An engine whose instances are allocated as `instances` says. Memory caps
+/// hold either way: each call's store has a limiter (`MemoryCap`).
+pub(crate) fn new_engine(instances: Instances) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -24,15 +38,17 @@ pub(crate) fn new_engine(max_memory_bytes: usize) -> wasmtime::Result<Engine> {
     // Plugins' data segments are small: copying them into a fresh slot is
     // cheaper than mapping them copy-on-write and unmapping after each call.
     config.memory_init_cow(false);
-    // Every call instantiates afresh: the pooling allocator reuses
-    // pre-reserved slots instead of mapping and unmapping memory each time.
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(POOL_SLOTS)
-        .total_core_instances(POOL_SLOTS * 4)
-        .total_memories(POOL_SLOTS * 2)
-        .total_tables(POOL_SLOTS * 4)
-        .max_memory_size(max_memory_bytes);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if let Instances::Pooled { max_memory_bytes } = instances {
+        // Every call instantiates afresh: the pooling allocator reuses
+        // pre-reserved slots instead of mapping and unmapping memory each time.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_SLOTS)
+            .total_core_instances(POOL_SLOTS * 4)
+            .total_memories(POOL_SLOTS * 2)
+            .total_tables(POOL_SLOTS * 4)
+            .max_memory_size(max_memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     Engine::new(&config)
 }
 

@@ -33,6 +33,7 @@ use crate::plan::{PluginRef, Target};
 use api::{Detection, OutputSize, PlanOutput, PluginInfo};
 use cache::ComponentCache;
 use contract::{v0_1, v0_2, ContractVersion};
+pub use engine::Instances;
 pub use error::{CallError, LoadError};
 pub use limits::Limits;
 use looks_for::LooksFor;
@@ -159,20 +160,29 @@ pub struct HostError(String);
 
 impl PluginHost {
     /// A host whose plugins run under `limits`, caching compiled components
-    /// in `cache_dir` (none: compile every time).
+    /// in `cache_dir` (none: compile every time); instances from a pool.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, HostError> {
-        PluginHost::with_memory_pool(limits, limits.memory_bytes, cache_dir)
+        let pooled = Instances::Pooled {
+            max_memory_bytes: limits.memory_bytes,
+        };
+        PluginHost::with_instances(limits, pooled, cache_dir)
     }
 
-    /// Like [`PluginHost::new`], with memory slots of `pool_memory_bytes`, so
-    /// that per-plugin limits (a policy) up to that size fit.
-    pub fn with_memory_pool(
+    /// Like [`PluginHost::new`], with instances allocated as `instances`
+    /// says; a pool's memory slots must fit the largest per-plugin limit (a
+    /// policy's).
+    pub fn with_instances(
         limits: Limits,
-        pool_memory_bytes: usize,
+        instances: Instances,
         cache_dir: Option<PathBuf>,
     ) -> Result<Self, HostError> {
-        let engine = engine::new_engine(pool_memory_bytes.max(limits.memory_bytes))
-            .map_err(|e| HostError(e.to_string()))?;
+        let instances = match instances {
+            Instances::Pooled { max_memory_bytes } => Instances::Pooled {
+                max_memory_bytes: max_memory_bytes.max(limits.memory_bytes),
+            },
+            Instances::OnDemand => Instances::OnDemand,
+        };
+        let engine = engine::new_engine(instances).map_err(|e| HostError(e.to_string()))?;
         engine::start_epoch_ticker(&engine);
         let mut linker_v0_1 = Linker::new(&engine);
         v0_1::add_to_linker(&mut linker_v0_1).map_err(|e| HostError(e.to_string()))?;
