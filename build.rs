@@ -54,6 +54,53 @@ fn main() {
     fs::write(Path::new(&out_dir).join("builtins.rs"), code).expect("writing builtins.rs");
     fs::write(Path::new(&out_dir).join("sdk_files.rs"), sdk_files(&root))
         .expect("writing sdk_files.rs");
+    fs::write(
+        Path::new(&out_dir).join("device_types.rs"),
+        device_types(&root),
+    )
+    .expect("writing device_types.rs");
+}
+
+/// The device-type table (`src/target/device-types.toml`) as Rust data, so
+/// no run parses TOML to look a slug up: `(slug, name, arch, platform)`,
+/// by slug. A device type naming an arch the table lacks fails the build.
+fn device_types(root: &str) -> String {
+    let path = Path::new(root).join("src/target/device-types.toml");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let table: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let section = |name: &str| {
+        table
+            .get(name)
+            .and_then(toml::Value::as_table)
+            .unwrap_or_else(|| panic!("{}: no [{name}] table", path.display()))
+    };
+    let text_of = |entry: &toml::Value, key: &str, what: &str| -> String {
+        entry
+            .get(key)
+            .and_then(toml::Value::as_str)
+            .unwrap_or_else(|| panic!("{}: {what} has no `{key}` string", path.display()))
+            .to_string()
+    };
+    let arches = section("arch");
+    let mut code =
+        String::from("pub(super) const DEVICE_TYPES: &[(&str, &str, &str, &str)] = &[\n");
+    let mut slugs: Vec<_> = section("device-types").iter().collect();
+    slugs.sort_by(|a, b| a.0.cmp(b.0));
+    for (slug, entry) in slugs {
+        let arch = text_of(entry, "arch", slug);
+        let platform = arches
+            .get(&arch)
+            .map(|a| text_of(a, "platform", &arch))
+            .unwrap_or_else(|| panic!("{}: {slug} names unknown arch {arch}", path.display()));
+        let name = text_of(entry, "name", slug);
+        writeln!(code, "    ({slug:?}, {name:?}, {arch:?}, {platform:?}),")
+            .expect("writing to a String");
+    }
+    code.push_str("];\n");
+    code
 }
 
 /// The plugin SDK and contract this binary speaks, embedded so that

@@ -279,8 +279,8 @@ fn of_arch(
         "armv7l" => "armv7hf",
         other => other,
     };
-    let all = slipway::target::all()?;
-    all.into_iter().find(|d| d.arch == arch).map_or_else(
+    let all = slipway::target::all();
+    all.iter().find(|d| d.arch == arch).cloned().map_or_else(
         || slipway::target::lookup(&format!("(a device type of arch {arch})")),
         Ok,
     )

@@ -99,9 +99,8 @@ impl<'a> ServiceContext<'a> {
             version: String::new(),
         });
         let known: Vec<String> = crate::target::all()
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|d| [d.slug, d.arch])
+            .iter()
+            .flat_map(|d| [d.slug.clone(), d.arch.clone()])
             .collect();
         let resolved =
             match super::named_dockerfile::resolve(dockerfile, self.target, &known, |f| {

@@ -2,21 +2,17 @@
 //!
 //! The table is data (`device-types.toml`), compiled into the binary.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
-
-use serde::Deserialize;
 
 use crate::plan::Target;
 
-const DEVICE_TYPES: &str = include_str!("device-types.toml");
+// `DEVICE_TYPES`: `device-types.toml` turned into data by build.rs.
+include!(concat!(env!("OUT_DIR"), "/device_types.rs"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceTypeError {
     #[error("unknown device type `{slug}`{}", suggestion(.near))]
     Unknown { slug: String, near: Vec<String> },
-    #[error("device-types.toml is invalid: {0}")]
-    Table(String),
 }
 
 fn suggestion(near: &[String]) -> String {
@@ -25,24 +21,6 @@ fn suggestion(near: &[String]) -> String {
     } else {
         format!("; did you mean {}?", near.join(", "))
     }
-}
-
-#[derive(Deserialize)]
-struct Table {
-    arch: BTreeMap<String, ArchEntry>,
-    #[serde(rename = "device-types")]
-    device_types: BTreeMap<String, DeviceEntry>,
-}
-
-#[derive(Deserialize)]
-struct ArchEntry {
-    platform: String,
-}
-
-#[derive(Deserialize)]
-struct DeviceEntry {
-    arch: String,
-    name: String,
 }
 
 /// A known device type.
@@ -64,41 +42,25 @@ impl DeviceType {
     }
 }
 
-/// The device types this build of Slipway knows.
-pub fn all() -> Result<Vec<DeviceType>, DeviceTypeError> {
-    // Parsed once per process: a detect looks a slug up, then lists them.
-    static ALL: OnceLock<Result<Vec<DeviceType>, String>> = OnceLock::new();
-    ALL.get_or_init(parse)
-        .clone()
-        .map_err(DeviceTypeError::Table)
-}
-
-/// The table, or why it is invalid (compiled in; a unit test parses it).
-fn parse() -> Result<Vec<DeviceType>, String> {
-    let table: Table = toml::from_str(DEVICE_TYPES).map_err(|e| e.to_string())?;
-    table
-        .device_types
-        .into_iter()
-        .map(|(slug, entry)| {
-            let platform = table
-                .arch
-                .get(&entry.arch)
-                .ok_or_else(|| format!("{slug} names unknown arch {}", entry.arch))?
-                .platform
-                .clone();
-            Ok(DeviceType {
-                slug,
-                name: entry.name,
-                arch: entry.arch,
-                platform,
+/// The device types this build of Slipway knows, by slug.
+pub fn all() -> &'static [DeviceType] {
+    static ALL: OnceLock<Vec<DeviceType>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        DEVICE_TYPES
+            .iter()
+            .map(|(slug, name, arch, platform)| DeviceType {
+                slug: slug.to_string(),
+                name: name.to_string(),
+                arch: arch.to_string(),
+                platform: platform.to_string(),
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 /// Looks a slug up; an unknown one gets the closest known slugs as suggestions.
 pub fn lookup(slug: &str) -> Result<DeviceType, DeviceTypeError> {
-    let known = all()?;
+    let known = all();
     if let Some(found) = known.iter().find(|d| d.slug == slug) {
         return Ok(found.clone());
     }
@@ -147,7 +109,7 @@ mod tests {
             (x86.arch.as_str(), x86.platform.as_str()),
             ("i386", "linux/386")
         );
-        assert_eq!(all().unwrap().len(), 14);
+        assert_eq!(all().len(), 14);
     }
 
     #[test]
