@@ -6,49 +6,36 @@
 
 use super::error::LoadError;
 
-/// The compiled `looks-for` of one plugin; never empty.
-#[derive(Debug)]
-pub struct LooksFor {
-    patterns: Vec<String>,
-}
-
 /// Characters a glob library would read as syntax; refused so that a plugin
 /// written for one never silently matches nothing.
 const NOT_WILDCARDS: [char; 5] = ['[', ']', '{', '}', '\\'];
 
-impl LooksFor {
-    /// Checks a plugin's patterns; `None` when it declared none (always ask).
-    pub fn new(origin: &str, patterns: &[String]) -> Result<Option<LooksFor>, LoadError> {
-        if patterns.is_empty() {
-            return Ok(None);
+/// Checks a plugin's patterns at load (an empty list: always asked).
+pub fn check(origin: &str, patterns: &[String]) -> Result<(), LoadError> {
+    for pattern in patterns {
+        let invalid = |reason: String| LoadError::Invalid {
+            origin: origin.to_string(),
+            reason: format!("looks-for pattern `{pattern}`: {reason}"),
+        };
+        if pattern.is_empty() || pattern.contains('/') {
+            return Err(invalid(
+                "must be a non-empty name at the root, without `/`".into(),
+            ));
         }
-        for pattern in patterns {
-            let invalid = |reason: String| LoadError::Invalid {
-                origin: origin.to_string(),
-                reason: format!("looks-for pattern `{pattern}`: {reason}"),
-            };
-            if pattern.is_empty() || pattern.contains('/') {
-                return Err(invalid(
-                    "must be a non-empty name at the root, without `/`".into(),
-                ));
-            }
-            if let Some(c) = pattern.chars().find(|c| NOT_WILDCARDS.contains(c)) {
-                return Err(invalid(format!(
-                    "`{c}` is not allowed: the only wildcards are `*` and `?`"
-                )));
-            }
+        if let Some(c) = pattern.chars().find(|c| NOT_WILDCARDS.contains(c)) {
+            return Err(invalid(format!(
+                "`{c}` is not allowed: the only wildcards are `*` and `?`"
+            )));
         }
-        Ok(Some(LooksFor {
-            patterns: patterns.to_vec(),
-        }))
     }
+    Ok(())
+}
 
-    /// Whether any of `names` matches any pattern.
-    pub fn matches_any(&self, names: &[String]) -> bool {
-        names
-            .iter()
-            .any(|name| self.patterns.iter().any(|p| wildcard_match(p, name)))
-    }
+/// Whether any of `names` matches any of the (checked) `patterns`.
+pub fn matches_any(patterns: &[String], names: &[String]) -> bool {
+    names
+        .iter()
+        .any(|name| patterns.iter().any(|p| wildcard_match(p, name)))
 }
 
 /// `*` and `?` matching of a whole name, backtracking only to the last `*`
@@ -91,13 +78,14 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn looks_for(patterns: &[&str]) -> LooksFor {
+    fn looks_for(patterns: &[&str]) -> Vec<String> {
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-        LooksFor::new("p", &patterns).unwrap().unwrap()
+        check("p", &patterns).unwrap();
+        patterns
     }
 
     fn matches(pattern: &str, name: &str) -> bool {
-        looks_for(&[pattern]).matches_any(&[name.to_string()])
+        matches_any(&looks_for(&[pattern]), &[name.to_string()])
     }
 
     #[test]
@@ -130,11 +118,11 @@ mod tests {
     fn any_of_several_names_and_patterns() {
         let set = looks_for(&["Dockerfile.*", "go.mod"]);
         let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(set.matches_any(&names(&["README.md", "go.mod"])));
-        assert!(set.matches_any(&names(&["Dockerfile.amd64"])));
-        assert!(!set.matches_any(&names(&["Dockerfile", "main.go"])));
-        assert!(!set.matches_any(&[]));
-        assert!(LooksFor::new("p", &[]).unwrap().is_none());
+        assert!(matches_any(&set, &names(&["README.md", "go.mod"])));
+        assert!(matches_any(&set, &names(&["Dockerfile.amd64"])));
+        assert!(!matches_any(&set, &names(&["Dockerfile", "main.go"])));
+        assert!(!matches_any(&set, &[]));
+        assert!(check("p", &[]).is_ok());
     }
 
     #[test]
@@ -145,7 +133,7 @@ mod tests {
             ("[abc", "looks-for pattern `[abc`"),
             ("*.{yml,yaml}", "the only wildcards are `*` and `?`"),
         ] {
-            let error = LooksFor::new("plugin.wasm", &[pattern.to_string()]).unwrap_err();
+            let error = check("plugin.wasm", &[pattern.to_string()]).unwrap_err();
             let message = error.to_string();
             assert!(message.contains("plugin.wasm"), "{message}");
             assert!(message.contains(reason), "{message}");

@@ -36,7 +36,6 @@ use contract::{v0_1, v0_2, ContractVersion};
 pub use engine::Instances;
 pub use error::{CallError, LoadError};
 pub use limits::Limits;
-use looks_for::LooksFor;
 use sandbox::Sandbox;
 pub use set::PluginSet;
 
@@ -103,8 +102,6 @@ pub struct LoadedPlugin {
     pub origin: PluginOrigin,
     /// The limits its calls run under.
     pub limits: Limits,
-    /// `info.looks_for`, compiled; none when the plugin is always asked.
-    looks_for: Option<LooksFor>,
     /// Set at load, or on first use for a built-in whose info was cached:
     /// most runs then never deserialize the plugins they do not call.
     ready: OnceLock<Result<Ready, String>>,
@@ -138,8 +135,10 @@ impl LoadedPlugin {
     /// files it looks for and none is there, so the call (an instantiation)
     /// can be skipped.
     pub fn worth_asking(&self, root_names: Option<&[String]>) -> bool {
-        match (&self.looks_for, root_names) {
-            (Some(looks_for), Some(names)) => looks_for.matches_any(names),
+        let patterns = &self.info.looks_for;
+        match root_names {
+            // Patterns were checked at load (`looks_for::check`).
+            Some(names) if !patterns.is_empty() => looks_for::matches_any(patterns, names),
             _ => true,
         }
     }
@@ -231,13 +230,12 @@ impl PluginHost {
         info: PluginInfo,
         origin_text: &str,
     ) -> Result<LoadedPlugin, LoadError> {
-        let looks_for = LooksFor::new(origin_text, &info.looks_for)?;
+        looks_for::check(origin_text, &info.looks_for)?;
         Ok(LoadedPlugin {
             info,
             sha256,
             origin: PluginOrigin::Builtin,
             limits: self.limits,
-            looks_for,
             ready: OnceLock::new(),
             deferred: Some(bytes),
         })
@@ -398,7 +396,6 @@ impl PluginHost {
             sha256,
             origin,
             limits: self.limits,
-            looks_for: None,
             ready: OnceLock::from(Ok(ready)),
             deferred: None,
         };
@@ -416,7 +413,7 @@ impl PluginHost {
             }
         };
         contract::check_declared(origin_text, &plugin.info.contract_version, contract)?;
-        plugin.looks_for = LooksFor::new(origin_text, &plugin.info.looks_for)?;
+        looks_for::check(origin_text, &plugin.info.looks_for)?;
         Ok(plugin)
     }
 
