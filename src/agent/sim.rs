@@ -449,6 +449,16 @@ mod tests {
         /// Runs the agent until `done` holds, restarting it after each
         /// power cut; how many cuts happened.
         async fn run_until(&self, done: impl Fn(&Device) -> bool) -> u32 {
+            self.run_until_with(self.upstream.clone(), done).await
+        }
+
+        /// Like `run_until`, the agent talking to `upstream`. Returning
+        /// drops the agent wherever it is: a power cut, as far as it knows.
+        async fn run_until_with(
+            &self,
+            upstream: impl Upstream + Clone,
+            done: impl Fn(&Device) -> bool,
+        ) -> u32 {
             let mut cuts = 0;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
             loop {
@@ -456,7 +466,7 @@ mod tests {
                 let mut agent = Agent::new(
                     config(),
                     self.engine.clone(),
-                    self.upstream.clone(),
+                    upstream.clone(),
                     self.clock.clone(),
                     self.journal.clone(),
                 )
@@ -618,24 +628,9 @@ mod tests {
         device.run_until(|d| d.runs(&first)).await;
         device.upstream.set_target(&second);
         // The update goes through, no report gets out, then the power goes.
-        let mut agent = Agent::new(
-            config(),
-            device.engine.clone(),
-            ReportsLost(device.upstream.clone()),
-            device.clock.clone(),
-            device.journal.clone(),
-        )
-        .unwrap();
-        let committed = async {
-            while !device.runs(&second) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        tokio::select! {
-            _ = agent.run(CancellationToken::new()) => panic!("the agent stopped"),
-            _ = tokio::time::sleep(Duration::from_secs(20)) => panic!("no update"),
-            _ = committed => drop(agent),
-        }
+        device
+            .run_until_with(ReportsLost(device.upstream.clone()), |d| d.runs(&second))
+            .await;
         let told = device.upstream.last_report().unwrap();
         assert_eq!(told["release_id"], 1, "{told}");
         // Powered again, already on its target: the server still hears of it.

@@ -388,6 +388,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
                 emit(&format!("  {uuid}: {why}\n"));
             }
         }
+        faults_stop.cancel();
         stop.cancel();
         for task in tasks {
             task.abort();
